@@ -1,0 +1,186 @@
+"""The `distillwatch` command line. Every verb is a thin shell over a library function."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from .errors import DistillwatchError, InputError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    help=(
+        "Detect, prove and deter unauthorized distillation of AI models.\n\n"
+        "Models are named by strings: hf/<dir>, bundled/smollm2-135m-instruct, bundled/gemma-3-270m, "
+        "openai/<model>@<base_url>, mock/<name>. Backend options go in -M key=value."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+out = Console()
+
+MODEL_ARGS_HELP = "Backend option as key=value (repeatable), e.g. -M batch_size=4 or -M api_key_env=MY_KEY."
+
+
+def _model(model: str, model_args: list[str] | None, no_cache: bool):
+    from .models import get_model, parse_model_args
+
+    return get_model(model, cache=not no_cache, **parse_model_args(model_args))
+
+
+@app.command("models")
+def models_cmd(json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")):
+    """List the bundled models (installed? dequantized copy cached?) and the response cache."""
+    from .models import default_cache
+    from .models.bundled import BUNDLED, bundled_status
+
+    rows = [bundled_status(name) for name in BUNDLED]
+    stats = default_cache().stats()
+    if json_out:
+        print(json.dumps({"bundled": rows, "response_cache": stats}))
+        return
+    from rich.table import Table
+
+    table = Table(title="bundled models")
+    for col in ("model", "description", "installed", "cached (fp32)"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["model"], r["description"], _yes(r["installed"]), _yes(r["cached"]))
+    out.print(table)
+    out.print(f"response cache: {stats['path']} — {stats['entries']} entries")
+    for model_id, count in sorted(stats["entries_per_model"].items()):
+        out.print(f"  {model_id}: {count}")
+
+
+def _yes(flag: bool) -> str:
+    return "[green]yes[/]" if flag else "[red]no[/]"
+
+
+@app.command()
+def generate(
+    model: str = typer.Option(..., "--model", "-m", help="Model string, e.g. bundled/smollm2-135m-instruct."),
+    prompt: Optional[str] = typer.Option(None, "--prompt", "-p", help="One prompt."),
+    prompts: Optional[Path] = typer.Option(
+        None, "--prompts", help="JSONL file: one {\"prompt\": ...}, {\"messages\": [...]} or string per line."
+    ),
+    max_tokens: int = typer.Option(128, "--max-tokens", min=0, help="Tokens to generate at most."),
+    temperature: float = typer.Option(0.0, "--temperature", min=0.0, help="0 = greedy."),
+    top_p: float = typer.Option(1.0, "--top-p", min=0.0, max=1.0),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Sampling seed (reproducible answers)."),
+    stop: list[str] = typer.Option([], "--stop", help="Stop string (repeatable)."),
+    raw: bool = typer.Option(False, "--raw", help="Continue string prompts as plain text instead of as a chat user turn."),
+    json_out: bool = typer.Option(False, "--json", help="Write JSON lines {prompt, text, token_ids} to stdout."),
+    output: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write the JSON lines to this file."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Bypass the response cache."),
+    model_args: Optional[list[str]] = typer.Option(None, "-M", help=MODEL_ARGS_HELP),
+):
+    """Generate answers from any model, for one prompt or a file of prompts (with a progress bar).
+
+    Greedy and seeded answers are cached, so a re-run of the same file only computes what is new.
+    Bad lines in a prompt file are quarantined beside it with the reason, and the exit code is 1.
+    """
+    from .models import GenerateRequest
+
+    if (prompt is None) == (prompts is None):
+        raise InputError("give exactly one of --prompt or --prompts")
+    quarantine = None
+    if prompt is not None:
+        items: list = [prompt]
+    else:
+        from .data import read_prompt_file
+
+        pf = read_prompt_file(prompts)
+        items = [r.prompt for r in pf.records]
+        quarantine = pf.write_quarantine(Path(str(prompts) + ".quarantine.jsonl"))
+        if quarantine:
+            console.print(f"[yellow]{len(pf.quarantined)} bad line(s) quarantined to {quarantine}[/]")
+    requests = [
+        GenerateRequest(
+            prompt=p if (raw or not isinstance(p, str)) else [{"role": "user", "content": p}],
+            max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed, stop=tuple(stop),
+        )
+        for p in items
+    ]
+    m = _model(model, model_args, no_cache)
+    completions = m.generate(requests, progress=len(requests) > 1)
+    sink = open(output, "w", encoding="utf-8") if output else None
+    try:
+        for p, c in zip(items, completions):
+            record = {"prompt": p, "text": c.text, "token_ids": c.token_ids, "finish_reason": c.finish_reason}
+            line = json.dumps(record, ensure_ascii=False)
+            if sink:
+                sink.write(line + "\n")
+            if json_out:
+                print(line)
+            else:
+                out.print(f"[bold]>[/] {p if isinstance(p, str) else p[-1]['content']}")
+                out.print(c.text + "\n")
+    finally:
+        if sink:
+            sink.close()
+    if quarantine:
+        raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    model: str = typer.Option(..., "--model", "-m", help="A local model string (hf/..., bundled/..., mock/...)."),
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port", min=1, max=65535),
+    name: Optional[str] = typer.Option(None, "--name", help="Model name clients use (default: the model string)."),
+    max_batch: int = typer.Option(8, "--max-batch", min=1, help="Requests that share one forward pass."),
+    max_wait_ms: float = typer.Option(5.0, "--max-wait-ms", min=0.0, help="How long a batch waits for company."),
+    max_tokens_limit: int = typer.Option(2048, "--max-tokens-limit", min=1, help="Largest max_tokens accepted."),
+    model_args: Optional[list[str]] = typer.Option(None, "-M", help=MODEL_ARGS_HELP),
+):
+    """Serve a local model over the OpenAI-compatible API (/v1/models, /v1/chat/completions,
+    /v1/completions with echo+logprobs, streaming), batching concurrent requests."""
+    from .gateway import ServerLimits, build_app, run_server
+    from .models import get_model, parse_model_args
+
+    m = get_model(model, cache=False, **parse_model_args(model_args))
+    served = name or model
+    app_ = build_app(m, served_name=served, max_batch=max_batch, max_wait_ms=max_wait_ms,
+                     limits=ServerLimits(max_tokens=max_tokens_limit))
+    console.print(f"serving [bold]{served}[/] on http://{host}:{port}/v1  (Ctrl-C stops)")
+    run_server(app_, host=host, port=port)
+
+
+@app.command()
+def demo(
+    out_dir: Path = typer.Option(Path("distillwatch-demo"), "--out", help="Where the demo writes its files."),
+    n_prompts: int = typer.Option(20, "--prompts", min=1, help="Real user prompts to send."),
+    max_tokens: int = typer.Option(64, "--max-tokens", min=1),
+    concurrency: int = typer.Option(8, "--concurrency", min=1),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Ask the server even for answers already cached."),
+):
+    """Run the end-to-end demo offline: serve bundled SmolLM2, send real user prompts through the
+    OpenAI-compatible client concurrently, and show the answers."""
+    from .demo import run_demo
+
+    run_demo(out_dir=out_dir, n_prompts=n_prompts, max_tokens=max_tokens, concurrency=concurrency,
+             use_cache=not no_cache, console=out)
+
+
+def main() -> None:
+    """Entry point: library errors become one red line and exit code 2, without a traceback."""
+    try:
+        app(standalone_mode=True)
+    except DistillwatchError as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

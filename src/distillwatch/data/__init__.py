@@ -1,0 +1,14 @@
+"""Prompt sets: real user prompts (ShareGPT, from a registry package), prompt files, and the sets
+distillwatch ships."""
+
+from .prompt_files import PromptFile, PromptRecord, read_prompt_file
+from .sharegpt import iter_conversations, iter_user_prompts, user_prompts
+
+__all__ = [
+    "PromptFile",
+    "PromptRecord",
+    "iter_conversations",
+    "iter_user_prompts",
+    "read_prompt_file",
+    "user_prompts",
+]

@@ -1,0 +1,368 @@
+"""The transformers backend (`hf/<local dir>`): CPU, batched with left padding, chat templates.
+
+Generation runs its own decoding loop over a KV cache so that each request keeps its own sampling
+seed, stop strings and token budget inside a shared batch, and so that a logits processor (a
+watermark) sees every step. Token ids from this backend are the reference for everything that depends
+on exact ids (watermarks, agreement tests): transformers' tokenizers are the ones we trust, even where
+llama.cpp's differ in a few merges.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ..errors import InputError, ModelLoadError, require
+from ..progress import progress_bar
+from ._base import BaseModel
+from ._cache import ResponseCache
+from ._sampling import choose_next_tokens
+from ._types import (
+    Completion,
+    GenerateRequest,
+    LogitsProcessor,
+    Prompt,
+    ScoreItem,
+    TokenScores,
+    is_chat,
+)
+
+__all__ = ["HFModel", "TokenCallback", "weights_fingerprint"]
+
+# Called once per decoding step with (request index, new token id) for the rows that produced a token.
+TokenCallback = Callable[[list[tuple[int, int]]], None]
+
+_FALLBACK_ROLES = {"system": "System", "user": "User", "assistant": "Assistant"}
+
+
+def weights_fingerprint(path: Path) -> str:
+    """A cheap identity of a model directory: names, sizes and mtimes of its weight and config files."""
+    h = hashlib.sha256()
+    for f in sorted(path.iterdir()):
+        if f.suffix in {".safetensors", ".bin", ".json", ".model"} and f.is_file():
+            st = f.stat()
+            h.update(f"{f.name}:{st.st_size}:{int(st.st_mtime)}".encode())
+    return h.hexdigest()[:16]
+
+
+class HFModel(BaseModel):
+    """A causal LM from a local transformers directory, on the CPU in float32.
+
+    `batch_size` bounds generation batches; `score_token_budget` bounds batch × length × vocab logits
+    held at once while scoring (in millions of floats).
+    """
+
+    supports_score = True
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        model_id: str | None = None,
+        cache: ResponseCache | None = None,
+        batch_size: int = 8,
+        score_token_budget: int = 256,
+        threads: int | None = None,
+        extra_eos: Sequence[str] = (),
+    ):
+        super().__init__(cache=cache)
+        torch = require("torch", "hf")
+        transformers = require("transformers", "hf")
+        self.path = Path(path).expanduser().resolve()
+        if not (self.path / "config.json").is_file():
+            raise ModelLoadError(
+                f"{self.path} is not a transformers model directory (no config.json); "
+                "pass a directory written by save_pretrained, e.g. hf/./zoo/student-1"
+            )
+        if threads:
+            torch.set_num_threads(int(threads))
+        self.model_id = model_id or f"hf/{self.path}"
+        self.cache_identity = f"{self.model_id}#{weights_fingerprint(self.path)}"
+        self.batch_size = int(batch_size)
+        self.score_token_budget = int(score_token_budget) * 1_000_000
+        try:
+            self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(self.path))
+            self.model = transformers.AutoModelForCausalLM.from_pretrained(
+                str(self.path), dtype=torch.float32
+            )
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"cannot load {self.path}: {exc}") from exc
+        self.model.eval()
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.vocab_size = int(self.model.get_output_embeddings().weight.shape[0])
+        self.max_length = int(
+            getattr(self.model.config, "max_position_embeddings", None) or 2048
+        )
+        self.eos_ids = self._eos_ids(extra_eos)
+
+    def _eos_ids(self, extra_eos: Sequence[str]) -> set[int]:
+        ids: set[int] = set()
+        for source in (self.tokenizer.eos_token_id, self.model.generation_config.eos_token_id):
+            if isinstance(source, int):
+                ids.add(source)
+            elif source:
+                ids.update(int(s) for s in source)
+        for token in extra_eos:
+            tid = self.tokenizer.convert_tokens_to_ids(token)
+            if isinstance(tid, int) and tid != self.tokenizer.unk_token_id:
+                ids.add(tid)
+        return ids
+
+    # -- prompts --------------------------------------------------------------------------------
+    def encode_prompt(self, prompt: Prompt) -> list[int]:
+        """Token ids the model sees for a prompt: chat messages through the chat template (or a plain
+        `Role: text` layout when the tokenizer has none), plain text with the tokenizer's specials."""
+        if not is_chat(prompt):
+            return list(self.tokenizer(prompt, add_special_tokens=True).input_ids)
+        messages = [dict(m) for m in prompt]
+        for m in messages:
+            if "role" not in m or "content" not in m:
+                raise InputError(f"a chat message needs 'role' and 'content', got {sorted(m)}")
+        if self.tokenizer.chat_template:
+            text = self.tokenizer.apply_chat_template(
+                messages, add_generation_prompt=True, tokenize=False
+            )
+            return list(self.tokenizer(text, add_special_tokens=False).input_ids)
+        lines = [f"{_FALLBACK_ROLES.get(m['role'], m['role'].title())}: {m['content']}" for m in messages]
+        text = "\n\n".join(lines) + "\n\nAssistant:"
+        return list(self.tokenizer(text, add_special_tokens=True).input_ids)
+
+    def _check_length(self, n: int, what: str) -> None:
+        if n > self.max_length:
+            raise InputError(
+                f"{what} is {n} tokens, over {self.model_id}'s context of {self.max_length} tokens"
+            )
+
+    # -- generation -----------------------------------------------------------------------------
+    def _generate(
+        self,
+        requests: list[GenerateRequest],
+        logits_processor: LogitsProcessor | None,
+        progress: bool,
+    ) -> list[Completion]:
+        return self.generate_stream(requests, logits_processor=logits_processor, progress=progress)
+
+    def generate_stream(
+        self,
+        requests: Sequence[GenerateRequest],
+        *,
+        logits_processor: LogitsProcessor | None = None,
+        on_tokens: TokenCallback | None = None,
+        progress: bool = False,
+    ) -> list[Completion]:
+        """Generate without the cache, calling `on_tokens` after every decoding step."""
+        encoded = [self.encode_prompt(r.prompt) for r in requests]
+        for r, ids in zip(requests, encoded):
+            self._check_length(len(ids) + r.max_tokens, "prompt + max_tokens")
+        order = sorted(range(len(requests)), key=lambda i: len(encoded[i]))
+        results: list[Completion | None] = [None] * len(requests)
+        with progress_bar(len(requests), f"generate {self.model_id}", progress) as advance:
+            for start in range(0, len(order), self.batch_size):
+                batch = order[start : start + self.batch_size]
+                t0 = time.perf_counter()
+                done = self._generate_batch(
+                    [requests[i] for i in batch], [encoded[i] for i in batch], batch,
+                    logits_processor, on_tokens,
+                )
+                elapsed = time.perf_counter() - t0
+                for i, completion in zip(batch, done):
+                    completion.latency_s = elapsed
+                    results[i] = completion
+                advance(len(batch))
+        return results  # type: ignore[return-value]
+
+    def _generate_batch(
+        self,
+        requests: list[GenerateRequest],
+        prompts: list[list[int]],
+        request_indices: list[int],
+        logits_processor: LogitsProcessor | None,
+        on_tokens: TokenCallback | None,
+    ) -> list[Completion]:
+        import torch
+
+        n = len(requests)
+        width = max(len(p) for p in prompts)
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.full((n, width), pad, dtype=torch.long)
+        attention = torch.zeros((n, width), dtype=torch.long)
+        for row, ids in enumerate(prompts):
+            input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+            attention[row, width - len(ids) :] = 1
+        temperature = torch.tensor([r.temperature for r in requests], dtype=torch.float32)
+        top_p = torch.tensor([r.top_p for r in requests], dtype=torch.float32)
+        seeds = np.array(
+            [r.seed if r.seed is not None else secrets.randbits(63) for r in requests],
+            dtype=np.uint64,
+        )
+        budget = torch.tensor([r.max_tokens for r in requests])
+        want_logprobs = any(r.logprobs or r.top_logprobs for r in requests)
+        max_top = max(r.top_logprobs for r in requests)
+        stop_rows = [row for row, r in enumerate(requests) if r.stop]
+        stop_tail = max((len(s) for r in requests for s in r.stop), default=0) + 16
+        eos = torch.tensor(sorted(self.eos_ids), dtype=torch.long)
+
+        generated = torch.zeros((n, 0), dtype=torch.long)
+        chosen_logprobs = torch.zeros((n, 0), dtype=torch.float32)
+        top_ids: list[torch.Tensor] = []
+        top_vals: list[torch.Tensor] = []
+        finished = budget == 0
+        finish_reason = ["length"] * n
+        lengths = torch.zeros(n, dtype=torch.long)  # tokens kept per row (EOS excluded)
+        sequences = input_ids
+
+        with torch.inference_mode():
+            position_ids = (attention.cumsum(-1) - 1).clamp(min=0)
+            out = self.model(
+                input_ids=input_ids, attention_mask=attention, position_ids=position_ids,
+                use_cache=True, logits_to_keep=1,
+            )
+            past = out.cache
+            step = 0
+            while not bool(finished.all()):
+                logits = out.logits[:, -1, :].float()
+                if want_logprobs:
+                    logprobs_all = torch.log_softmax(logits, dim=-1)
+                if logits_processor is not None:
+                    logits = logits_processor(sequences, logits.clone())
+                next_ids = choose_next_tokens(logits, temperature, top_p, seeds, step)
+                active = ~finished
+                is_eos = torch.isin(next_ids, eos) & active
+                for row in is_eos.nonzero().flatten().tolist():
+                    finish_reason[row] = "stop"
+                keep = active & ~is_eos
+                lengths += keep.long()
+                generated = torch.cat([generated, next_ids[:, None]], dim=1)
+                if want_logprobs:
+                    chosen_logprobs = torch.cat(
+                        [chosen_logprobs, logprobs_all.gather(-1, next_ids[:, None])], dim=1
+                    )
+                    if max_top:
+                        vals, idx = logprobs_all.topk(max_top, dim=-1)
+                        top_vals.append(vals)
+                        top_ids.append(idx)
+                if on_tokens is not None:
+                    rows = keep.nonzero().flatten().tolist()
+                    if rows:
+                        on_tokens([(request_indices[r], int(next_ids[r])) for r in rows])
+                finished = finished | is_eos | (lengths >= budget)
+                for row in stop_rows:
+                    if keep[row] and self._hits_stop(generated[row, : lengths[row]], requests[row].stop, stop_tail):
+                        finished[row] = True
+                        finish_reason[row] = "stop"
+                step += 1
+                if bool(finished.all()):
+                    break
+                attention = torch.cat([attention, torch.ones((n, 1), dtype=torch.long)], dim=1)
+                sequences = torch.cat([sequences, next_ids[:, None]], dim=1)
+                out = self.model(
+                    input_ids=next_ids[:, None], attention_mask=attention,
+                    position_ids=(attention.sum(-1, keepdim=True) - 1), cache=past,
+                    use_cache=True,
+                )
+                past = out.cache
+
+        completions = []
+        for row, r in enumerate(requests):
+            ids = generated[row, : lengths[row]].tolist()
+            text = self.tokenizer.decode(ids, skip_special_tokens=True)
+            for s in r.stop:
+                cut = text.find(s)
+                if cut >= 0:
+                    text = text[:cut]
+                    finish_reason[row] = "stop"
+            completion = Completion(
+                text=text, token_ids=ids, finish_reason=finish_reason[row],
+                prompt_tokens=len(prompts[row]),
+            )
+            if r.logprobs or r.top_logprobs:
+                completion.logprobs = chosen_logprobs[row, : len(ids)].tolist()
+                completion.tokens = self.tokenizer.batch_decode([[t] for t in ids])
+                if r.top_logprobs:
+                    completion.top_logprobs = self._top_dicts(
+                        [t[row, : r.top_logprobs] for t in top_ids[: len(ids)]],
+                        [v[row, : r.top_logprobs] for v in top_vals[: len(ids)]],
+                    )
+            completions.append(completion)
+        return completions
+
+    def _hits_stop(self, ids, stops: tuple[str, ...], tail_tokens: int) -> bool:
+        tail = self.tokenizer.decode(ids[-tail_tokens:].tolist(), skip_special_tokens=True)
+        return any(s in tail for s in stops)
+
+    def _top_dicts(self, ids, vals) -> list[dict[str, float]]:
+        if not ids:
+            return []
+        import torch
+
+        id_mat = torch.stack(ids)
+        val_mat = torch.stack(vals).tolist()
+        names = self.tokenizer.batch_decode(id_mat.reshape(-1, 1).tolist())
+        k = id_mat.shape[1]
+        # Tokens that decode to the same string (e.g. partial UTF-8 bytes) keep the higher value.
+        return [
+            {name: v for name, v in reversed(list(zip(names[i * k : (i + 1) * k], val_mat[i])))}
+            for i in range(len(ids))
+        ]
+
+    # -- scoring --------------------------------------------------------------------------------
+    def _encode_score_item(self, item: ScoreItem) -> tuple[list[int], list[int]]:
+        if isinstance(item, tuple):
+            prompt, continuation = item
+            context = self.encode_prompt(prompt)
+            if isinstance(continuation, str):
+                target = list(self.tokenizer(continuation, add_special_tokens=False).input_ids)
+            else:
+                target = [int(t) for t in continuation]
+            return context, target
+        if isinstance(item, str):
+            ids = list(self.tokenizer(item, add_special_tokens=True).input_ids)
+        else:
+            ids = [int(t) for t in item]
+        if len(ids) < 2:
+            raise InputError("a text to score needs at least two tokens")
+        return ids[:1], ids[1:]
+
+    def _score(self, items: list[ScoreItem], progress: bool) -> list[TokenScores]:
+        import torch
+
+        encoded = [self._encode_score_item(it) for it in items]
+        for ctx, tgt in encoded:
+            self._check_length(len(ctx) + len(tgt), "text to score")
+        order = sorted(range(len(items)), key=lambda i: -(len(encoded[i][0]) + len(encoded[i][1])))
+        results: list[TokenScores | None] = [None] * len(items)
+        pad = self.tokenizer.pad_token_id
+        with progress_bar(len(items), f"score {self.model_id}", progress) as advance:
+            start = 0
+            while start < len(order):
+                width = len(encoded[order[start]][0]) + len(encoded[order[start]][1])
+                rows = max(1, min(32, self.score_token_budget // (width * self.vocab_size)))
+                batch = order[start : start + rows]
+                ids = torch.full((len(batch), width), pad, dtype=torch.long)
+                attention = torch.zeros((len(batch), width), dtype=torch.long)
+                for row, i in enumerate(batch):
+                    seq = encoded[i][0] + encoded[i][1]
+                    ids[row, : len(seq)] = torch.tensor(seq)
+                    attention[row, : len(seq)] = 1
+                with torch.inference_mode():
+                    logits = self.model(input_ids=ids, attention_mask=attention).logits[:, :-1].float()
+                    lse = torch.logsumexp(logits, dim=-1)
+                    picked = logits.gather(-1, ids[:, 1:, None]).squeeze(-1) - lse
+                    best = logits.argmax(dim=-1)
+                del logits
+                for row, i in enumerate(batch):
+                    ctx, tgt = encoded[i]
+                    lo, hi = len(ctx) - 1, len(ctx) - 1 + len(tgt)
+                    results[i] = TokenScores(
+                        token_ids=tgt, logprobs=picked[row, lo:hi].tolist(),
+                        top_ids=best[row, lo:hi].tolist(), context_ids=ctx,
+                    )
+                advance(len(batch))
+                start += len(batch)
+        return results  # type: ignore[return-value]

@@ -1,0 +1,49 @@
+import json
+
+from typer.testing import CliRunner
+
+from distillwatch.cli import app
+
+runner = CliRunner()
+
+
+def test_generate_json_line_with_mock():
+    r = runner.invoke(app, ["generate", "--model", "mock/a", "--prompt", "Name three colours.", "--json",
+                            "--max-tokens", "6"])
+    assert r.exit_code == 0, r.output
+    rec = json.loads(r.stdout.strip().splitlines()[-1])
+    assert rec["prompt"] == "Name three colours." and rec["text"] and len(rec["token_ids"]) <= 6
+
+
+def test_generate_prompt_file_quarantines_and_exits_1(tmp_path):
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('{"prompt": "a"}\n{broken\n{"prompt": "b"}\n')
+    out = tmp_path / "out.jsonl"
+    r = runner.invoke(app, ["generate", "-m", "mock/a", "--prompts", str(prompts), "--out", str(out)])
+    assert r.exit_code == 1
+    assert [json.loads(x)["prompt"] for x in out.read_text().splitlines()] == ["a", "b"]
+    assert (tmp_path / "p.jsonl.quarantine.jsonl").read_text().count("\n") == 1
+
+
+def test_every_verb_has_help():
+    for verb in ("models", "generate", "serve", "demo"):
+        r = runner.invoke(app, [verb, "--help"])
+        assert r.exit_code == 0 and "Usage" in r.output
+
+
+def test_models_json_lists_bundled():
+    r = runner.invoke(app, ["models", "--json"])
+    assert r.exit_code == 0
+    names = [b["model"] for b in json.loads(r.stdout)["bundled"]]
+    assert names == ["bundled/smollm2-135m-instruct", "bundled/gemma-3-270m"]
+
+
+def test_errors_are_one_line_and_exit_2(tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "distillwatch.cli", "generate", "-m", "nope/x", "-p", "hi"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("error: unknown model provider 'nope'")
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
