@@ -78,6 +78,12 @@ def build_tiny_model(out: Path, seed: int = 0, chat_template: bool = True) -> Pa
 
 
 @pytest.fixture(scope="session")
+def build_tiny():
+    """The builder itself, for tests that need a variant (another seed, no chat template)."""
+    return build_tiny_model
+
+
+@pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
 

@@ -170,6 +170,52 @@ def demo(
              use_cache=not no_cache, console=out)
 
 
+lab_app = typer.Typer(help="The lab: harvest a teacher, distill students, build a ground-truth zoo.",
+                      no_args_is_help=True)
+app.add_typer(lab_app, name="lab")
+
+
+@lab_app.command("harvest")
+def lab_harvest(
+    teacher: str = typer.Option(..., "--teacher", "-t", help="Model string to harvest (local or openai/...@url)."),
+    prompts: str = typer.Option("sharegpt", "--prompts", help="sharegpt | probes:<name> | FILE.jsonl"),
+    n: Optional[int] = typer.Option(None, "--n", min=1, help="How many prompts (required for sharegpt)."),
+    output: Path = typer.Option(..., "--out", "-o", help="Harvest file (JSONL); re-running resumes it."),
+    temperature: float = typer.Option(0.7, "--temperature", min=0.0),
+    max_tokens: int = typer.Option(256, "--max-tokens", min=1),
+    seed: int = typer.Option(0, "--seed", help="Sampling seed of the run (each prompt derives its own)."),
+    watermark: Optional[str] = typer.Option(
+        None, "--watermark", help="Watermark a local teacher's answers, e.g. kgw:lefthash:key=15485863."),
+    no_cache: bool = typer.Option(False, "--no-cache"),
+    model_args: Optional[list[str]] = typer.Option(None, "-M", help=MODEL_ARGS_HELP),
+):
+    """Query a teacher with many prompts and keep its answers, like a distiller would (resumable)."""
+    from .data import load_prompts
+    from .lab.harvesting import harvest
+
+    pf = load_prompts(prompts, n, seed=seed)
+    quarantine = pf.write_quarantine(Path(str(output) + ".quarantine.jsonl"))
+    model = _model(teacher, model_args, no_cache)
+    processor = None
+    if watermark:
+        from .watermark import make_logits_processor, parse_watermark
+
+        processor = make_logits_processor(parse_watermark(watermark), _vocab_size(model))
+    result = harvest(model, pf.records, output, temperature=temperature, max_tokens=max_tokens, seed=seed,
+                     logits_processor=processor)
+    out.print(f"{result.total} answers in {result.path} ({result.new} new, {result.resumed} from before)")
+    if quarantine:
+        console.print(f"[yellow]{len(pf.quarantined)} bad prompt line(s) quarantined to {quarantine}[/]")
+        raise typer.Exit(1)
+
+
+def _vocab_size(model) -> int:
+    size = getattr(model, "vocab_size", None)
+    if not size:
+        raise InputError(f"{model.model_id} is remote: watermark on its server (distillwatch serve --watermark)")
+    return int(size)
+
+
 def main() -> None:
     """Entry point: library errors become one red line and exit code 2, without a traceback."""
     try:

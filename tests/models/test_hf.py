@@ -1,7 +1,6 @@
 """The transformers backend on a tiny real model built in the test session."""
 
 import pytest
-import torch
 
 from distillwatch.errors import InputError, ModelLoadError
 from distillwatch.models import GenerateRequest, ResponseCache, get_model
@@ -45,10 +44,8 @@ def test_chat_template_is_applied(tiny_model):
     assert text.startswith("<|im_start|>user\n") and text.endswith("<|im_start|>assistant\n")
 
 
-def test_fallback_chat_layout_without_template(tmp_path):
-    from conftest import build_tiny_model
-
-    m = HFModel(build_tiny_model(tmp_path / "m", chat_template=False))
+def test_fallback_chat_layout_without_template(tmp_path, build_tiny):
+    m = HFModel(build_tiny(tmp_path / "m", chat_template=False))
     text = m.tokenizer.decode(m.encode_prompt(CHAT))
     assert "User: Name three primary colours." in text and text.endswith("Assistant:")
 

@@ -1,0 +1,86 @@
+"""The lab: tiny-model training and distillation, for ground truth the detectors are measured against.
+
+::
+
+    corpus      Example, mix (ρ teacher / 1-ρ human), data_sha256
+    human       human_texts from offline sources (pydoc topics, stdlib docstrings, ShareGPT human turns)
+    tokenizer   train_tokenizer (byte-level BPE + ChatML template), load_tokenizer
+    encoding    chat formatting with prompt tokens masked, padding
+    student     StudentConfig and its presets (tiny, 1m, 5m, 20m)
+    train       train_student, finetune (sequence- and logit-level distillation)
+    checkpoint  save_checkpoint, load_checkpoint, read_metadata (HF directory + distillwatch_train.json)
+    harvesting  ask a teacher many prompts, resumably (the distiller's first step)
+    closeness   held-out loss on a teacher's answers, student × teacher closeness table
+
+Names are imported lazily: ``import distillwatch.lab`` does not import torch or transformers.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = [
+    "ClosenessTable",
+    "HarvestResult",
+    "Example",
+    "StudentConfig",
+    "TrainResult",
+    "as_examples",
+    "closeness_table",
+    "data_sha256",
+    "example_losses",
+    "finetune",
+    "harvest",
+    "heldout_kl",
+    "heldout_loss",
+    "human_prompts",
+    "human_texts",
+    "load_checkpoint",
+    "load_tokenizer",
+    "mix",
+    "read_harvest",
+    "read_metadata",
+    "save_checkpoint",
+    "train_student",
+    "train_tokenizer",
+]
+
+_HOME = {
+    "HarvestResult": "harvesting",
+    "harvest": "harvesting",
+    "read_harvest": "harvesting",
+    "ClosenessTable": "closeness",
+    "closeness_table": "closeness",
+    "example_losses": "closeness",
+    "heldout_kl": "closeness",
+    "heldout_loss": "closeness",
+    "Example": "corpus",
+    "as_examples": "corpus",
+    "data_sha256": "corpus",
+    "human_prompts": "human",
+    "human_texts": "human",
+    "mix": "corpus",
+    "StudentConfig": "student",
+    "TrainResult": "train",
+    "finetune": "train",
+    "load_checkpoint": "checkpoint",
+    "read_metadata": "checkpoint",
+    "save_checkpoint": "checkpoint",
+    "train_student": "train",
+    "load_tokenizer": "tokenizer",
+    "train_tokenizer": "tokenizer",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,143 @@
+"""Per-request signatures: the map step of `scan`, one Arrow record batch in, one out.
+
+`compute_signatures` is the single implementation that every engine calls: the DuckDB engine over the
+batches of `traffic.ingest`, a Spark job through ``mapInArrow`` (hence int64, never uint64, columns:
+Spark has no unsigned types), the gateway's live scoring. It is vectorized throughout: Arrow's RE2
+kernels for the lexicons, NumPy for hashing; no Python loop over requests. To bound the regex work on
+very long prompts, flags and topics look at the first 4096 and last 1024 characters of the prompt,
+the language guess at the first 1000.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .lexicons import FLAGS, SCRIPTS, STOPWORDS, TOPIC_FALLBACK, TOPICS
+from .schema import LOG_SCHEMA
+from .template import template_signatures
+
+__all__ = ["SIGNATURE_SCHEMA", "PASSTHROUGH", "compute_signatures", "map_signatures", "bounded_text",
+           "language_guess", "topic_guess"]
+
+HEAD_CHARS, TAIL_CHARS, LANG_CHARS = 4096, 1024, 1000
+
+# Columns copied from the log unchanged: identity, infrastructure, timing, usage and sampling params.
+PASSTHROUGH = ("request_id", "timestamp", "account_id", "org_id", "api_key_id", "ip", "user_agent",
+               "payment_fingerprint", "model", "endpoint", "status", "latency_ms", "prompt_tokens",
+               "completion_tokens", "temperature", "top_p", "max_tokens", "n", "logprobs", "top_logprobs")
+
+_COMPUTED = (
+    ("prompt_chars", pa.int32(), "Characters of prompt_text."),
+    ("response_chars", pa.int32(), "Characters of response_text (null when no response was logged)."),
+    ("n_messages", pa.int32(), "Messages in the request (1 for a plain prompt)."),
+    ("n_user_turns", pa.int32(), "User messages (1 for a plain prompt)."),
+    ("n_assistant_turns", pa.int32(), "Assistant messages (earlier turns sent back)."),
+    ("has_system_prompt", pa.bool_(), "A system or developer message is present."),
+    ("template_sig", pa.int64(), "SimHash of the masked prompt's word 3-shingles (see traffic.template)."),
+    ("template_head", pa.int64(), "Hash of the first 8 masked words."),
+    ("template_tail", pa.int64(), "Hash of the last 8 masked words."),
+    *((name, pa.bool_(), f"Lexicon flag {lex.name!r} (see traffic.lexicons).") for name, lex in FLAGS.items()),
+    ("lang", pa.string(), "Language guess: ISO 639-1 code, or 'und' when undetermined."),
+    ("topic", pa.string(), f"Capability category with the most lexicon hits, or {TOPIC_FALLBACK!r}."),
+    ("topic_mask", pa.int32(), "Bit i set when TOPICS category i matched (order of traffic.lexicons.TOPICS)."),
+)
+
+SIGNATURE_SCHEMA: pa.Schema = pa.schema(
+    [LOG_SCHEMA.field(name) for name in PASSTHROUGH]
+    + [pa.field(name, typ, metadata={"doc": doc}) for name, typ, doc in _COMPUTED],
+    metadata={"distillwatch.schema": "request_signatures/1"},
+)
+
+
+def bounded_text(texts: pa.Array, head: int = HEAD_CHARS, tail: int = TAIL_CHARS) -> pa.Array:
+    """Each text if it has at most head + tail characters, else its first `head` and last `tail`
+    characters joined by a newline. Nulls become ''."""
+    texts = pc.fill_null(texts, "")
+    long = pc.greater(pc.utf8_length(texts), head + tail)
+    joined = pc.binary_join_element_wise(pc.utf8_slice_codeunits(texts, 0, head),
+                                         pc.utf8_slice_codeunits(texts, -tail), pa.scalar("\n", texts.type))
+    return pc.if_else(long, joined, texts)
+
+
+def language_guess(lowered: pa.Array) -> pa.Array:
+    """Cheap language guess per (lowercased) text: a non-Latin script holding 30% or more of the letters
+    names the language (kana make it Japanese even among Han characters); otherwise the Latin-script
+    language with the most stopword hits; 'und' when nothing decides."""
+    text = pc.utf8_slice_codeunits(lowered, 0, LANG_CHARS)
+    n = len(text)
+    out = np.full(n, "und", dtype=object)
+    nonlatin = pc.match_substring_regex(text, r"[^\x00-\x{024F}]").to_numpy(zero_copy_only=False).astype(bool)
+    latin = ~nonlatin
+    if nonlatin.any():  # script counts only where some non-Latin character occurs
+        sub = text.filter(pa.array(nonlatin))
+        letters = pc.count_substring_regex(sub, r"\pL").to_numpy(zero_copy_only=False).astype(np.float64)
+        counts = np.stack([pc.count_substring_regex(sub, rx).to_numpy(zero_copy_only=False) for rx in SCRIPTS.values()])
+        share = counts / np.maximum(letters, 1.0)
+        names = np.array(list(SCRIPTS), dtype=object)
+        best = np.where(share[0] > 0.05, 0, np.argmax(share, axis=0))  # kana present -> ja
+        decided = share[best, np.arange(len(best))] >= 0.3
+        picked = np.where(decided, names[best], "und")
+        out[nonlatin] = picked
+        latin[np.flatnonzero(nonlatin)[~decided]] = True  # mostly Latin letters with a few others
+    if latin.any():
+        sub = text.filter(pa.array(latin))
+        hits = np.stack([pc.count_substring_regex(sub, rx).to_numpy(zero_copy_only=False) for rx in STOPWORDS.values()])
+        names = np.array(list(STOPWORDS), dtype=object)
+        best = np.argmax(hits, axis=0)
+        top = hits[best, np.arange(hits.shape[1])]
+        out[latin] = np.where(top >= 1, names[best], "und")
+    return pa.array(out, pa.string())
+
+
+def topic_guess(lowered: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """(topic per text, bit mask of every matching category) from the `TOPICS` lexicons."""
+    counts = np.stack([lex.count(lowered) for lex in TOPICS.values()]) if len(lowered) else np.zeros((len(TOPICS), 0))
+    names = np.array(list(TOPICS) + [TOPIC_FALLBACK], dtype=object)
+    best = np.argmax(counts, axis=0)
+    none = counts.max(axis=0, initial=0) == 0
+    topic = names[np.where(none, len(TOPICS), best)]
+    mask = ((counts > 0).astype(np.int64) << np.arange(len(TOPICS))[:, None]).sum(axis=0).astype(np.int32)
+    return pa.array(topic, pa.string()), mask
+
+
+def _count(messages: pa.Array, pattern: str) -> np.ndarray:
+    return pc.fill_null(pc.count_substring_regex(messages, pattern), 0).to_numpy(zero_copy_only=False)
+
+
+def compute_signatures(batch: pa.RecordBatch | pa.Table) -> pa.RecordBatch:
+    """The `SIGNATURE_SCHEMA` row of every request in a `LOG_SCHEMA` batch (same order, same length)."""
+    if isinstance(batch, pa.Table):
+        batch = batch.combine_chunks().to_batches()[0] if batch.num_rows else pa.RecordBatch.from_pylist([], LOG_SCHEMA)
+    prompt = batch.column("prompt_text")
+    messages = pc.fill_null(batch.column("messages"), "")
+    lowered = pc.utf8_lower(bounded_text(prompt))
+    plain = pc.starts_with(messages, '"').to_numpy(zero_copy_only=False).astype(bool)
+    users = np.where(plain, 1, _count(messages, r'"role"\s*:\s*"user"'))
+    computed: dict[str, object] = {
+        "prompt_chars": pc.fill_null(pc.utf8_length(pc.fill_null(prompt, "")), 0),
+        "response_chars": pc.utf8_length(batch.column("response_text")),
+        "n_messages": np.where(plain, 1, _count(messages, r'"role"\s*:')),
+        "n_user_turns": users,
+        "n_assistant_turns": _count(messages, r'"role"\s*:\s*"assistant"'),
+        "has_system_prompt": _count(messages, r'"role"\s*:\s*"(system|developer)"') > 0,
+    }
+    computed["template_sig"], computed["template_head"], computed["template_tail"] = template_signatures(prompt)
+    for name, lex in FLAGS.items():
+        computed[name] = lex.match(lowered)
+    computed["lang"] = language_guess(lowered)
+    computed["topic"], computed["topic_mask"] = topic_guess(lowered)
+    arrays = []
+    for field in SIGNATURE_SCHEMA:
+        value = batch.column(field.name) if field.name in PASSTHROUGH else computed[field.name]
+        arrays.append(pa.array(value).cast(field.type) if not isinstance(value, pa.Array) else value.cast(field.type))
+    return pa.RecordBatch.from_arrays(arrays, schema=SIGNATURE_SCHEMA)
+
+
+def map_signatures(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """`compute_signatures` over a stream of log batches (the shape of Spark's ``mapInArrow``)."""
+    for batch in batches:
+        yield compute_signatures(batch)

@@ -1,0 +1,30 @@
+"""The public surface of distillwatch.traffic is exactly the intended names; every module declares __all__."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import distillwatch.traffic as traffic
+
+EXPECTED = {
+    "ACCOUNT_FEATURES_SQL", "FLAGS", "FORMATS", "IngestError", "IngestOptions", "IngestReport", "LOG_SCHEMA",
+    "Lexicon", "LogReader", "OPENAI_MAPPING", "QuarantineWriter", "REQUIRED_FIELDS", "SIGNATURE_SCHEMA",
+    "SchemaError", "TOPICS", "account_features", "compute_signatures", "conform", "detect_format", "field_doc",
+    "from_records", "hamming", "map_signatures", "mask_variables", "read_log", "read_quarantine",
+    "register_signatures", "scan_accounts", "template_signatures", "validate",
+}
+
+
+def test_package_exports_exactly_the_public_names():
+    assert set(traffic.__all__) == EXPECTED
+    for name in traffic.__all__:
+        assert hasattr(traffic, name), name
+
+
+def test_every_module_declares_all_and_defines_it():
+    for info in pkgutil.iter_modules(traffic.__path__):
+        module = importlib.import_module(f"distillwatch.traffic.{info.name}")
+        assert isinstance(module.__all__, list), info.name
+        for name in module.__all__:
+            assert hasattr(module, name), (info.name, name)

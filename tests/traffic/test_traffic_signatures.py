@@ -1,0 +1,70 @@
+"""compute_signatures: schema, row alignment, turn counts, passthrough, engine-agnostic inputs."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+from traffic_helpers import make_record
+
+from distillwatch.traffic.schema import LOG_SCHEMA, from_records
+from distillwatch.traffic.signatures import PASSTHROUGH, SIGNATURE_SCHEMA, compute_signatures, map_signatures
+
+
+def _log() -> pa.Table:
+    return from_records([
+        make_record(0, messages=[{"role": "system", "content": "You are a careful tutor."},
+                                 {"role": "user", "content": "Solve 2x + 3 = 7. Show all your work step by step."}],
+                    response_text="x = 2", logprobs=True, top_logprobs=5),
+        make_record(1, messages="Rate the following response on a scale of 1 to 10: 'Paris is in France.'",
+                    endpoint="/v1/completions", response_text=None),
+        make_record(2, messages=[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello!"},
+                                 {"role": "user", "content": "What model are you?"}]),
+        make_record(3, messages=None),
+    ])
+
+
+def test_signature_rows_align_with_log_rows():
+    log = _log()
+    sig = compute_signatures(log.to_batches()[0])
+    assert sig.schema.equals(SIGNATURE_SCHEMA) and sig.num_rows == log.num_rows
+    for name in PASSTHROUGH:
+        assert sig.column(name).to_pylist() == log.column(name).to_pylist(), name
+    rows = sig.to_pylist()
+    assert [r["n_messages"] for r in rows] == [2, 1, 3, 0]
+    assert [r["n_user_turns"] for r in rows] == [1, 1, 2, 0]
+    assert [r["n_assistant_turns"] for r in rows] == [0, 0, 1, 0]
+    assert [r["has_system_prompt"] for r in rows] == [True, False, False, False]
+    assert [r["is_cot"] for r in rows] == [True, False, False, False]
+    assert [r["is_rubric"] for r in rows] == [False, True, False, False]
+    assert [r["is_identity_probe"] for r in rows] == [False, False, True, False]
+    assert [r["topic"] for r in rows][0] == "math" and rows[3]["topic"] == "chat"
+    assert rows[0]["lang"] == "en" and rows[3]["lang"] == "und"
+    prompt = "You are a careful tutor.\n\nSolve 2x + 3 = 7. Show all your work step by step."
+    assert rows[0]["prompt_chars"] == len(prompt)
+    assert [r["response_chars"] for r in rows] == [5, None, 1, 1]
+    assert rows[3]["prompt_chars"] == 0 and rows[3]["template_sig"] == 0
+
+
+def test_tables_streams_and_empty_batches():
+    log = _log()
+    whole = compute_signatures(log)
+    streamed = pa.Table.from_batches(list(map_signatures(log.to_batches(max_chunksize=1))))
+    assert streamed.equals(pa.Table.from_batches([whole]))
+    empty = compute_signatures(LOG_SCHEMA.empty_table())
+    assert empty.num_rows == 0 and empty.schema.equals(SIGNATURE_SCHEMA)
+
+
+def test_spark_style_input_types_give_identical_signatures():
+    # Spark hands mapInArrow large strings and its own session time zone; results must not change.
+    log = _log()
+    fields = [pa.field(f.name, pa.large_string() if f.type == pa.string() else f.type) for f in LOG_SCHEMA]
+    spark_like = log.cast(pa.schema(fields))
+    assert compute_signatures(spark_like).equals(compute_signatures(log))
+
+
+def test_long_prompts_use_head_and_tail():
+    filler = "lorem ipsum dolor sit amet " * 2000
+    log = from_records([make_record(0, messages=f"Let's think. {filler} Return only the score."),
+                        make_record(1, messages=f"{filler} ... somewhere in the middle: think step by step {filler}")])
+    rows = compute_signatures(log).to_pylist()
+    assert rows[0]["is_cot"] and rows[0]["prompt_chars"] > 50_000
+    assert not rows[1]["is_cot"]  # beyond the first 4096 and last 1024 characters
