@@ -13,7 +13,7 @@ import time
 import uuid
 from typing import Any, AsyncIterator
 
-from ..errors import DistillwatchError, InputError
+from ..errors import DistillwatchError
 from ..models import Completion, GenerateRequest, Model
 from .engine import BatchingEngine
 
