@@ -1,0 +1,181 @@
+"""torch's CPU `randperm`, reproduced exactly in NumPy for many seeds at once.
+
+For n < 2**32 / 20, `torch.randperm(n, generator=g)` on the CPU is a forward Fisher–Yates shuffle:
+
+    r = [0, 1, ..., n-1]
+    for i in 0 .. n-2:  z = g.random() % (n - i);  swap(r[i], r[i + z])
+
+with `g.random()` the generator's 32-bit MT19937 stream. Write w_i = i + z_i for the position that
+step i swaps into slot i. Slot i is final after step i, so the first k entries of the permutation
+depend only on the first k draws. Both functions here avoid the sequential loop:
+
+* `randperm_prefix` materialises the first k entries (or the whole permutation): the value that
+  step i brings into slot i is whatever was last written to position w_i, which a stable sort of
+  the targets and pointer jumping resolve.
+* `prefix_mask` gives the same set as a boolean mask, sorting only repeated targets and targets
+  below k.
+
+Membership of single tokens, the detection hot path, is in `._membership`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._mt19937 import MT19937Batch
+
+__all__ = [
+    "BLOCK",
+    "RANDPERM_SMALL_N_LIMIT",
+    "check_n",
+    "step_columns",
+    "fisher_yates_targets",
+    "randperm_prefix",
+    "prefix_mask",
+]
+
+RANDPERM_SMALL_N_LIMIT = (2**32 - 1) // 20  # torch switches to a 64-bit inside-out shuffle above this
+BLOCK = 624  # MT19937 outputs per twist
+
+
+def check_n(n: int) -> None:
+    if not 1 <= n < RANDPERM_SMALL_N_LIMIT:
+        raise ValueError(f"n must be in [1, {RANDPERM_SMALL_N_LIMIT}), got {n}")
+
+
+def step_columns(n: int, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    i = np.arange(steps, dtype=np.uint32)[:, None]
+    return (np.uint32(n) - i), i
+
+
+def fisher_yates_targets(seeds, n: int, steps: int) -> np.ndarray:
+    """w[s, i] = i + (random_i % (n - i)) for the first `steps` shuffle steps of each seed; (N, steps)."""
+    check_n(n)
+    steps = min(steps, n - 1)
+    gen = MT19937Batch(seeds)
+    d, i = step_columns(n, steps)
+    w = np.empty((steps, gen.size), dtype=np.uint32)
+    for b0 in range(0, steps, BLOCK):
+        r = min(BLOCK, steps - b0)
+        x = gen.next_block()[:r]
+        np.remainder(x, d[b0 : b0 + r], out=w[b0 : b0 + r])
+        w[b0 : b0 + r] += i[b0 : b0 + r]
+    return np.ascontiguousarray(w.T)
+
+
+def randperm_prefix(seeds, n: int, k: int | None = None) -> np.ndarray:
+    """The first k entries of `torch.randperm(n, generator=g)` for each seed; (N, k) int64.
+
+    k defaults to n (the whole permutation). Each g is a CPU generator after `g.manual_seed(seed)`.
+    """
+    check_n(n)
+    k = n if k is None else int(k)
+    if not 0 <= k <= n:
+        raise ValueError(f"k must be in [0, {n}], got {k}")
+    seeds = np.ravel(np.asarray(seeds))
+    n_seeds = seeds.size
+    if k == 0 or n_seeds == 0:
+        return np.zeros((n_seeds, k), dtype=np.int64)
+    if n == 1:
+        return np.zeros((n_seeds, 1), dtype=np.int64)
+    m = min(k, n - 1)  # shuffle steps needed
+    n_pos = k if k < n else n  # positions whose value before their own step we may need
+    w = fisher_yates_targets(seeds, n, m).astype(np.int64)
+    rows = np.arange(n_seeds, dtype=np.int64)[:, None]
+
+    keys = (rows * n + w).ravel()
+    order = np.argsort(keys, kind="stable")  # grouped by (seed, target), steps ascending in a group
+    sorted_keys = keys[order]
+
+    # pred[s]: the latest earlier step of the same seed with the same target, or -1
+    pred = np.full(keys.size, -1, dtype=np.int64)
+    same = sorted_keys[1:] == sorted_keys[:-1]
+    pred[order[1:][same]] = order[:-1][same]
+
+    # parent[j]: the latest step j' < j that wrote into position j (then the value there before
+    # step j is the value step j' moved), else j itself (the position still holds its own value)
+    pos = np.arange(n_pos, dtype=np.int64)[None, :]
+    qkeys = (rows * n + pos).ravel()
+    at = np.searchsorted(sorted_keys, qkeys, side="right") - 1
+    found = (at >= 0) & (sorted_keys[np.maximum(at, 0)] == qkeys)
+    step = np.where(found, order[np.maximum(at, 0)] % m, -1)
+    own = found & (step == np.tile(pos.ravel(), n_seeds))  # step j targeting itself (z_j == 0)
+    at = np.where(own, at - 1, at)
+    found &= (at >= 0) & (sorted_keys[np.maximum(at, 0)] == qkeys)
+    step = np.where(found, order[np.maximum(at, 0)] % m, -1)
+    base = np.repeat(np.arange(n_seeds, dtype=np.int64) * n_pos, n_pos)
+    parent = np.where(found, base + step, base + np.tile(pos.ravel(), n_seeds))
+    while True:  # pointer jumping: chains strictly decrease, so log2(depth) rounds
+        nxt = parent[parent]
+        if np.array_equal(nxt, parent):
+            break
+        parent = nxt
+    held = (parent % n_pos).reshape(n_seeds, n_pos)  # value at position j just before step j
+
+    out = np.empty((n_seeds, k), dtype=np.int64)
+    p = pred.reshape(n_seeds, m)
+    out[:, :m] = np.where(p >= 0, np.take_along_axis(held, np.maximum(p, 0) % m, axis=1), w)
+    if k == n:
+        out[:, n - 1] = held[:, n - 1]
+    return out
+
+
+def _last_in_groups(keys: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For entries idx with group keys[idx] (idx ascending = step order): each group's key and last entry."""
+    order = np.argsort(keys[idx], kind="stable")
+    sorted_keys = keys[idx][order]
+    last = np.ones(sorted_keys.size, dtype=bool)
+    last[:-1] = sorted_keys[1:] != sorted_keys[:-1]
+    return sorted_keys[last], idx[order][last]
+
+
+def prefix_mask(seeds, n: int, k: int) -> np.ndarray:
+    """(N, n) bool: which tokens are among the first k entries of `randperm(n)` under each seed.
+
+    Cheaper than `randperm_prefix` when only the set matters (a green list): a target w_i >= k is
+    always in the prefix (the token there is picked before anything can move it), and exactly the
+    tokens below k that the last shuffle step into each such target moved out are not. Only
+    repeated targets and targets below k (a minority) need sorting.
+    """
+    check_n(n)
+    seeds = np.ravel(np.asarray(seeds))
+    n_seeds = seeds.size
+    if not 0 <= k <= n:
+        raise ValueError(f"k must be in [0, {n}], got {k}")
+    mask = np.zeros((n_seeds, n), dtype=bool)
+    if k == 0 or n_seeds == 0:
+        return mask
+    if k >= n - 1:  # all but the last entry of the permutation
+        perm = randperm_prefix(seeds, n)
+        np.put_along_axis(mask, perm[:, :k], True, axis=1)
+        return mask
+    w = fisher_yates_targets(seeds, n, k).astype(np.int64).ravel()  # flat over (seed, step)
+    row = np.repeat(np.arange(n_seeds, dtype=np.int64), k)
+    step = np.tile(np.arange(k, dtype=np.int64), n_seeds)
+    flat = mask.ravel()
+    target_key = row * n + w
+    high = w >= k
+    flat[target_key[high]] = True
+
+    # value at position j just before step j: j itself, or what the latest earlier step moved there
+    into_low = np.flatnonzero(~high & (w != step))
+    pos_key = row * k + w  # positions below k, keyed per seed
+    written, writer = _last_in_groups(pos_key, into_low)
+    parent = np.arange(n_seeds * k, dtype=np.int64)
+    parent[written] = writer
+    while True:  # pointer jumping: writers precede the positions they write
+        nxt = parent[parent]
+        if np.array_equal(nxt, parent):
+            break
+        parent = nxt
+    held = parent % k
+
+    # the last step into each target >= k carried a token below k out of the prefix for good
+    counts = np.bincount(target_key[high], minlength=n_seeds * n)
+    once = np.flatnonzero(high & (counts[target_key] == 1))
+    _, last_of_many = _last_in_groups(target_key, np.flatnonzero(high & (counts[target_key] > 1)))
+    movers = np.concatenate([once, last_of_many])
+    low = mask[:, :k]
+    low[:] = True
+    low[row[movers], held[movers]] = False
+    return mask
