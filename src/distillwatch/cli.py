@@ -60,6 +60,15 @@ def models_cmd(json_out: bool = typer.Option(False, "--json", help="Print JSON i
         out.print(f"  {model_id}: {count}")
 
 
+def _watermark_config(spec: str):
+    from .watermark import WatermarkConfig
+
+    try:
+        return WatermarkConfig.parse(spec)
+    except (ValueError, OSError) as exc:
+        raise InputError(f"bad watermark config: {exc}") from None
+
+
 def _yes(flag: bool) -> str:
     return "[green]yes[/]" if flag else "[red]no[/]"
 
@@ -139,6 +148,10 @@ def serve(
     max_batch: int = typer.Option(8, "--max-batch", min=1, help="Requests that share one forward pass."),
     max_wait_ms: float = typer.Option(5.0, "--max-wait-ms", min=0.0, help="How long a batch waits for company."),
     max_tokens_limit: int = typer.Option(2048, "--max-tokens-limit", min=1, help="Largest max_tokens accepted."),
+    watermark: Optional[str] = typer.Option(
+        None, "--watermark",
+        help="Watermark everything served: a spec like kgw:lefthash:key=env:WM_KEY:gamma=0.25:delta=2, "
+             "or a JSON/YAML file."),
     model_args: Optional[list[str]] = typer.Option(None, "-M", help=MODEL_ARGS_HELP),
 ):
     """Serve a local model over the OpenAI-compatible API (/v1/models, /v1/chat/completions,
@@ -147,10 +160,17 @@ def serve(
     from .models import get_model, parse_model_args
 
     m = get_model(model, cache=False, **parse_model_args(model_args))
+    processor = None
+    if watermark:
+        from .watermark import make_logits_processor
+
+        config = _watermark_config(watermark)
+        processor = make_logits_processor(config, _vocab_size(m))
     served = name or model
     app_ = build_app(m, served_name=served, max_batch=max_batch, max_wait_ms=max_wait_ms,
-                     limits=ServerLimits(max_tokens=max_tokens_limit))
-    console.print(f"serving [bold]{served}[/] on http://{host}:{port}/v1  (Ctrl-C stops)")
+                     limits=ServerLimits(max_tokens=max_tokens_limit), logits_processor=processor)
+    marked = f" with watermark {config!r}" if watermark else ""
+    console.print(f"serving [bold]{served}[/] on http://{host}:{port}/v1{marked}  (Ctrl-C stops)")
     run_server(app_, host=host, port=port)
 
 
@@ -198,9 +218,9 @@ def lab_harvest(
     model = _model(teacher, model_args, no_cache)
     processor = None
     if watermark:
-        from .watermark import make_logits_processor, parse_watermark
+        from .watermark import make_logits_processor
 
-        processor = make_logits_processor(parse_watermark(watermark), _vocab_size(model))
+        processor = make_logits_processor(_watermark_config(watermark), _vocab_size(model))
     result = harvest(model, pf.records, output, temperature=temperature, max_tokens=max_tokens, seed=seed,
                      logits_processor=processor)
     out.print(f"{result.total} answers in {result.path} ({result.new} new, {result.resumed} from before)")
@@ -214,6 +234,111 @@ def _vocab_size(model) -> int:
     if not size:
         raise InputError(f"{model.model_id} is remote: watermark on its server (distillwatch serve --watermark)")
     return int(size)
+
+
+watermark_app = typer.Typer(help="Watermark detection on texts or token ids.", no_args_is_help=True)
+app.add_typer(watermark_app, name="watermark")
+
+
+@watermark_app.command("detect")
+def watermark_detect(
+    tokenizer: Optional[str] = typer.Option(
+        None, "--tokenizer", help="Model string whose tokenizer reads --text-file (and gives the vocabulary size)."),
+    key: str = typer.Option(..., "--key", help="The watermark key: an integer or env:VAR."),
+    gamma: float = typer.Option(0.25, "--gamma", min=0.0, max=1.0),
+    seeding: str = typer.Option("selfhash", "--seeding", help="lefthash | selfhash"),
+    scheme: str = typer.Option("kgw", "--scheme", help="kgw | gumbel"),
+    vocab_size: Optional[int] = typer.Option(None, "--vocab-size", help="Vocabulary size (default: the tokenizer's)."),
+    text_file: Optional[Path] = typer.Option(None, "--text-file", help="A text file to tokenize and test."),
+    tokens_json: Optional[Path] = typer.Option(None, "--tokens-json", help="A file holding a JSON list of token ids."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON line."),
+):
+    """Test a text for our watermark: exact p-value P[Bin(T, gamma) >= G] over distinct n-grams (KGW), or
+    the Gamma tail of the Gumbel score. Null hypothesis: the text was written without this key."""
+    from .watermark import WatermarkDetector
+
+    if (text_file is None) == (tokens_json is None):
+        raise InputError("give exactly one of --text-file or --tokens-json")
+    config = _watermark_config(f"{scheme}:{seeding}:key={key}:gamma={gamma}" if scheme == "kgw"
+                               else f"{scheme}:key={key}")
+    model = None
+    if tokenizer:
+        from .models import get_model
+
+        model = get_model(tokenizer, cache=False)
+    if text_file is not None:
+        if model is None or getattr(model, "tokenizer", None) is None:
+            raise InputError("--text-file needs --tokenizer naming a local model (hf/... or bundled/...)")
+        ids = list(model.tokenizer(text_file.read_text(encoding="utf-8"), add_special_tokens=False).input_ids)
+    else:
+        try:
+            ids = json.loads(tokens_json.read_text())
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{tokens_json}: not a JSON list of token ids ({exc})") from None
+        if not isinstance(ids, list) or not all(isinstance(t, int) and not isinstance(t, bool) for t in ids):
+            raise InputError(f"{tokens_json}: expected a JSON list of integers")
+    vocab = vocab_size or (getattr(model, "vocab_size", None) if model else None)
+    if not vocab:
+        raise InputError("say the vocabulary size (--vocab-size) or name the --tokenizer")
+    if ids and (min(ids) < 0 or max(ids) >= vocab):
+        raise InputError(f"token ids must be in [0, {vocab})")
+    d = WatermarkDetector(config, vocab).detect(ids)
+    record = {"score": d.score, "p_value": d.p_value, "num_scored_tokens": d.num_scored_tokens,
+              "is_watermarked": d.is_watermarked}
+    if json_out:
+        print(json.dumps(record))
+    else:
+        verdict = "[green]watermarked[/]" if d.is_watermarked else "no evidence of the watermark"
+        out.print(f"{verdict}: p = {d.p_value:.3g} over {d.num_scored_tokens} scored tokens (score {d.score:.3g})")
+
+
+@app.command()
+def radioactivity(
+    suspect: str = typer.Option(..., "--suspect", help="The suspect model string (must share the watermark's tokenizer)."),
+    key: str = typer.Option(..., "--key", help="The provider's watermark key: an integer or env:VAR."),
+    watermarked_data: Path = typer.Option(..., "--watermarked-data", help="Harvest JSONL of watermarked answers (prompt, token_ids)."),
+    mode: str = typer.Option("reading", "--mode", help="reading (open weights) | generation (answers only)."),
+    scheme: str = typer.Option("kgw:lefthash", "--scheme", help="Watermark scheme and seeding, e.g. kgw:lefthash, kgw:selfhash, gumbel."),
+    gamma: float = typer.Option(0.25, "--gamma", min=0.0, max=1.0),
+    max_tokens: int = typer.Option(128, "--max-tokens", min=1, help="Generation mode: tokens per answer."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write an HTML report with the p-value-vs-tokens curve."),
+    json_out: bool = typer.Option(False, "--json"),
+    no_cache: bool = typer.Option(False, "--no-cache"),
+    model_args: Optional[list[str]] = typer.Option(None, "-M", help=MODEL_ARGS_HELP),
+):
+    """Was the suspect trained on our watermarked outputs? (Sander et al. 2024.) Exact p-value under the
+    null that the suspect never saw text watermarked with this key."""
+    from .lab.harvesting import read_harvest
+    from .watermark import check_radioactivity
+
+    spec = f"{scheme}:key={key}" + (f":gamma={gamma}" if scheme.startswith("kgw") else "")
+    config = _watermark_config(spec)
+    records = read_harvest(watermarked_data)
+    model = _model(suspect, model_args, no_cache)
+    result = check_radioactivity(model, config, records, mode=mode, max_tokens=max_tokens, progress=True)
+    record = result.to_dict()
+    if report:
+        _radioactivity_report(result, suspect, report)
+    if json_out:
+        print(json.dumps({k: record[k] for k in ("p_value", "score", "num_scored_tokens", "tokens_read", "mode")}))
+    else:
+        out.print(f"{mode} mode: p = {result.evidence.p_value:.3g} over {result.evidence.n} scored tuples "
+                  f"({result.tokens_read} tokens read)")
+
+
+def _radioactivity_report(result, suspect: str, path: Path) -> None:
+    from .report import Report, line_chart
+
+    r = Report(f"Radioactivity of {suspect}", f"{result.mode} mode")
+    r.card("p-value", f"{result.evidence.p_value:.2e}").card("scored tuples", result.evidence.n)
+    r.card("tokens read", result.tokens_read)
+    xs, ys = zip(*result.curve) if result.curve else ((), ())
+    r.section("Evidence", "evidence").text(f"Null hypothesis: {result.evidence.null_hypothesis}.").figure(
+        line_chart({"p-value": (list(xs), list(ys))}, title="p-value vs tokens read", xlabel="tokens read",
+                   ylabel="p-value", log_y=True, hlines={"alpha 0.01": 0.01}),
+        "Exact p-value of the test on growing prefixes of the data.",
+    ).table(["field", "value"], [[k, v] for k, v in result.evidence.to_dict().items() if k != "details"])
+    r.write(path)
 
 
 def main() -> None:

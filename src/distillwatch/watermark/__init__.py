@@ -35,9 +35,12 @@ from .kgw import (
 from .processors import GumbelLogitsProcessor, KGWLogitsProcessor, make_logits_processor
 from .radioactivity import generation_mode_test, reading_mode_test, score_tuples
 from .stats import binomial_p_value, binomial_z, bonferroni, gamma_p_value, gamma_z
+from .suspect import RadioactivityResult, check_radioactivity
 
 __all__ = [
     "REFERENCE_KEY",
+    "RadioactivityResult",
+    "check_radioactivity",
     "Evidence",
     "GumbelLogitsProcessor",
     "KGWLogitsProcessor",

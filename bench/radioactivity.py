@@ -1,0 +1,190 @@
+"""Watermark detection and radioactivity on a real teacher (bundled SmolLM2-135M-Instruct).
+
+    python bench/radioactivity.py [--n-wm 100] [--n-clean 200]   → bench/results/radioactivity.json
+                                                                  + bench/results/radioactivity.html
+
+Steps (each cached under bench/results/radioactivity-work/, so an interrupted run resumes):
+1. harvest SmolLM2 on real ShareGPT prompts with KGW lefthash (gamma 0.25, delta 2), 200 new tokens,
+   temperature 0.7; and without the watermark on other prompts;
+2. detection: per-answer exact p-values of the watermarked answers (share below 1e-4) and of the
+   clean answers and of uniformly random token sequences (KS test against uniform);
+3. students from scratch with SmolLM2's tokenizer, trained on the watermarked harvest mixed with
+   human-written text at rho = 100%, 20%, 5% (same number of examples each), and on the clean harvest;
+4. radioactivity of every student in reading and generation mode with the true key, the p-value vs
+   tokens read, and 100 wrong keys (KS against uniform) on the watermarked and clean students.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT.parent / "src"))
+
+from distillwatch.data import load_prompts  # noqa: E402
+from distillwatch.lab import human_texts, load_tokenizer, mix, read_harvest, train_student  # noqa: E402
+from distillwatch.lab.harvesting import harvest  # noqa: E402
+from distillwatch.models import get_model  # noqa: E402
+from distillwatch.models.bundled import bundled_path  # noqa: E402
+from distillwatch.report import Report, bar_chart, line_chart  # noqa: E402
+from distillwatch.watermark import (  # noqa: E402
+    WatermarkConfig,
+    WatermarkDetector,
+    check_radioactivity,
+    make_logits_processor,
+)
+
+TEACHER = "bundled/smollm2-135m-instruct"
+KEY = 20261129
+CONFIG = WatermarkConfig("kgw", key=KEY, gamma=0.25, delta=2.0, seeding="lefthash")
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def harvests(work: Path, n_wm: int, n_clean: int, max_tokens: int, clean_max_tokens: int):
+    teacher = get_model(TEACHER, batch_size=50)
+    prompts = load_prompts("sharegpt", n_wm + n_clean, seed=7).records
+    wm_path, clean_path = work / "harvest-wm.jsonl", work / "harvest-clean.jsonl"
+    log(f"harvest: {n_wm} watermarked answers")
+    harvest(teacher, prompts[:n_wm], wm_path, temperature=0.7, max_tokens=max_tokens, seed=1,
+            logits_processor=make_logits_processor(CONFIG, teacher.vocab_size), chunk=50, progress=False)
+    log(f"harvest: {n_clean} clean answers")
+    harvest(teacher, prompts[n_wm:], clean_path, temperature=0.7, max_tokens=clean_max_tokens, seed=2,
+            chunk=50, progress=False)
+    return teacher, read_harvest(wm_path), read_harvest(clean_path)
+
+
+def detection(wm: list[dict], clean: list[dict], vocab: int, seed: int = 0) -> dict:
+    det = WatermarkDetector(CONFIG, vocab)
+    p_wm = np.array([det.detect(r["token_ids"]).p_value for r in wm])
+    p_clean = np.array([det.detect(r["token_ids"]).p_value for r in clean])
+    rng = np.random.default_rng(seed)
+    p_random = np.array([det.detect(rng.integers(0, vocab, 200)).p_value for _ in range(300)])
+    lengths = [len(r["token_ids"]) for r in wm]
+    return {
+        "watermarked_answers": len(wm),
+        "watermarked_median_tokens": float(np.median(lengths)),
+        "share_p_below_1e-4": float(np.mean(p_wm < 1e-4)),
+        "watermarked_median_p": float(np.median(p_wm)),
+        "clean_answers": len(clean),
+        "clean_ks_pvalue": float(stats.kstest(p_clean, "uniform").pvalue),
+        "clean_fpr_at_0.01": float(np.mean(p_clean < 0.01)),
+        "random_sequences": len(p_random),
+        "random_ks_pvalue": float(stats.kstest(p_random, "uniform").pvalue),
+        "random_fpr_at_0.01": float(np.mean(p_random < 0.01)),
+    }
+
+
+def students(work: Path, wm: list[dict], clean: list[dict], epochs: int, preset: str) -> dict[str, Path]:
+    """Every student sees the same number of examples; rho is the watermarked share of them."""
+    tok = load_tokenizer(bundled_path("smollm2-135m-instruct"))
+    pairs = lambda recs: [(r["prompt"], r["response"]) for r in recs]  # noqa: E731
+    n = len(wm)
+    human = human_texts("stdlib-docstrings", n, seed=0)
+    sets = {
+        "wm-rho100": mix(pairs(wm), human, 1.0, n=n, seed=0),
+        "wm-rho20": mix(pairs(wm), human, 0.2, n=n, seed=0),
+        "wm-rho5": mix(pairs(wm), human, 0.05, n=n, seed=0),
+        "clean-rho100": mix(pairs(clean), human, 1.0, n=min(n, len(clean)), seed=0),
+    }
+    paths = {}
+    for name, examples in sets.items():
+        out = work / f"student-{name}"
+        if not (out / "config.json").is_file():
+            log(f"train {name}: {len(examples)} examples")
+            res = train_student(examples, tok, preset, seed=0, epochs=epochs, lr=2e-3, batch_size=16,
+                                out_dir=out, num_threads=int(os.environ.get("BENCH_THREADS", "2")))
+            log(f"  {res.params} params, {res.seconds:.0f} s, final loss {res.loss_curve[-1]:.2f}")
+        paths[name] = out
+    return paths
+
+
+def radioactivity(paths: dict[str, Path], wm: list[dict], max_tokens: int, n_wrong: int) -> dict:
+    results = {}
+    for name, path in paths.items():
+        model = get_model(f"hf/{path}", cache=False)
+        row = {}
+        for mode in ("reading", "generation"):
+            res = check_radioactivity(model, CONFIG, wm, mode=mode, max_tokens=max_tokens)
+            row[mode] = res.to_dict()
+            log(f"{name} {mode}: p={res.evidence.p_value:.3g} n={res.evidence.n}")
+        if name in ("wm-rho100", "clean-rho100"):
+            scores = model.score([([{"role": "user", "content": r["prompt"]}], r["token_ids"]) for r in wm])
+            from distillwatch.watermark import reading_mode_test
+
+            texts = [np.asarray(r["token_ids"]) for r in wm]
+            preds = [np.asarray(s.top_ids) for s in scores]
+            wrong = np.array([reading_mode_test(texts, preds, CONFIG.with_key(KEY + 1 + k), model.vocab_size).p_value
+                              for k in range(n_wrong)])
+            row["wrong_keys"] = {"n": n_wrong, "ks_pvalue": float(stats.kstest(wrong, "uniform").pvalue),
+                                 "fpr_at_0.01": float(np.mean(wrong < 0.01)), "min_p": float(wrong.min())}
+            log(f"{name} wrong keys: KS p={row['wrong_keys']['ks_pvalue']:.3g}")
+        results[name] = row
+    return results
+
+
+def write_report(result: dict, path: Path) -> None:
+    r = Report("Radioactivity on a real teacher", f"{TEACHER}, KGW lefthash gamma 0.25 delta 2")
+    d = result["detection"]
+    r.card("watermarked answers p<1e-4", f"{d['share_p_below_1e-4']:.0%}")
+    r.card("clean answers KS p", f"{d['clean_ks_pvalue']:.2f}")
+    rad = result["radioactivity"]
+    r.card("ρ=100% student, reading p", f"{rad['wm-rho100']['reading']['p_value']:.1e}")
+    r.card("clean student, reading p", f"{rad['clean-rho100']['reading']['p_value']:.2f}")
+    s = r.section("Dose-response", "dose")
+    series = {f"{name} ({mode})": tuple(zip(*row[mode]["curve"])) for name, row in rad.items()
+              for mode in ("reading",)}
+    s.figure(line_chart({k: (list(v[0]), list(v[1])) for k, v in series.items()}, title="p-value vs tokens read",
+                        xlabel="tokens read", ylabel="p-value", log_y=True, hlines={"1e-6": 1e-6, "0.01": 0.01}),
+             "Reading-mode p-value of each student on growing prefixes of the watermarked data.")
+    names = list(rad)
+    s.figure(bar_chart(names, {m: [-np.log10(max(rad[n][m]["p_value"], 1e-300)) for n in names]
+                               for m in ("reading", "generation")}, title="-log10 p by student and mode",
+                       ylabel="-log10 p"), "Reading vs generation mode on the same students.")
+    s.table(["student", "reading p", "reading n", "generation p", "generation n"],
+            [[n, f"{rad[n]['reading']['p_value']:.2e}", rad[n]["reading"]["num_scored_tokens"],
+              f"{rad[n]['generation']['p_value']:.2e}", rad[n]["generation"]["num_scored_tokens"]] for n in names])
+    r.section("Raw numbers", "raw").html(f"<pre>{json.dumps(result, indent=1)}</pre>")
+    r.write(path)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n-wm", type=int, default=100)
+    ap.add_argument("--n-clean", type=int, default=200)
+    ap.add_argument("--max-tokens", type=int, default=200)
+    ap.add_argument("--clean-max-tokens", type=int, default=64)
+    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--preset", default="1m")
+    ap.add_argument("--wrong-keys", type=int, default=100)
+    ap.add_argument("--work", default=str(ROOT / "results" / "radioactivity-work"))
+    args = ap.parse_args()
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    teacher, wm, clean = harvests(work, args.n_wm, args.n_clean, args.max_tokens, args.clean_max_tokens)
+    result = {"benchmark": "radioactivity", "teacher": TEACHER, "watermark": CONFIG.to_dict(),
+              "detection": detection(wm, clean, teacher.vocab_size)}
+    log(f"detection: {result['detection']}")
+    del teacher
+    paths = students(work, wm, clean, args.epochs, args.preset)
+    result["radioactivity"] = radioactivity(paths, wm, 64, args.wrong_keys)
+    result["seconds"] = round(time.time() - t0, 1)
+    out = ROOT / "results" / "radioactivity.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_report(result, ROOT / "results" / "radioactivity.html")
+    log(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

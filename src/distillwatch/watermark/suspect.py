@@ -1,0 +1,90 @@
+"""Putting a suspect model through the radioactivity tests: the model calls around the pure tests.
+
+Reading mode teacher-forces the provider's watermarked answers (prompt + answer token ids, from a
+harvest file) through the suspect and takes its top-1 prediction at every answer position; generation
+mode asks the suspect the same prompts and scores what it writes. Both need the suspect to share the
+watermark's tokenizer (a student trained with its teacher's tokenizer does). A p-value-vs-tokens
+curve comes from re-running the exact test on growing prefixes of the data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import InputError
+from ..models import GenerateRequest, Model
+from .config import WatermarkConfig
+from .evidence import Evidence
+from .radioactivity import generation_mode_test, reading_mode_test
+
+__all__ = ["RadioactivityResult", "check_radioactivity"]
+
+
+@dataclass
+class RadioactivityResult:
+    mode: str
+    evidence: Evidence
+    tokens_read: int
+    curve: list[tuple[int, float]] = field(default_factory=list)  # (tokens read, p-value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mode": self.mode, "p_value": self.evidence.p_value, "score": self.evidence.statistic,
+                "num_scored_tokens": self.evidence.n, "tokens_read": self.tokens_read,
+                "effect_size": self.evidence.effect_size, "method": self.evidence.method,
+                "null_hypothesis": self.evidence.null_hypothesis, "curve": self.curve}
+
+
+def _prompt(record: dict):
+    p = record["prompt"]
+    return [{"role": "user", "content": p}] if isinstance(p, str) else p
+
+
+def _checkpoints(total: int, points: int) -> list[int]:
+    return sorted({max(1, int(round(total * (i + 1) / points))) for i in range(points)})
+
+
+def check_radioactivity(
+    suspect: Model,
+    config: WatermarkConfig,
+    watermarked: Sequence[dict],
+    *,
+    mode: str = "reading",
+    max_tokens: int = 128,
+    curve_points: int = 8,
+    progress: bool = False,
+) -> RadioactivityResult:
+    """Test whether `suspect` was trained on `watermarked` harvest records ({prompt, token_ids}).
+
+    Null hypothesis: the suspect was not trained on text watermarked with `config`'s key (see
+    `radioactivity.RADIOACTIVITY_NULL`); the p-value is exact.
+    """
+    vocab = getattr(suspect, "vocab_size", None)
+    if vocab is None:
+        raise InputError(f"{suspect.model_id} has no known vocabulary; radioactivity needs the watermark's tokenizer")
+    records = [r for r in watermarked if r.get("token_ids")]
+    if not records:
+        raise InputError("no watermarked records with token ids to test against")
+    if mode == "reading":
+        texts = [np.asarray(r["token_ids"], dtype=np.int64) for r in records]
+        scores = suspect.score([(_prompt(r), r["token_ids"]) for r in records], progress=progress)
+        preds = [np.asarray(s.top_ids if s.top_ids is not None else [-1] * len(t), dtype=np.int64)
+                 for s, t in zip(scores, texts)]
+        run = lambda k: reading_mode_test(texts[:k], preds[:k], config, vocab)  # noqa: E731
+        read = np.cumsum([t.size for t in texts])
+    elif mode == "generation":
+        answers = suspect.generate([GenerateRequest(_prompt(r), max_tokens=max_tokens) for r in records],
+                                   progress=progress)
+        gens = [np.asarray(a.token_ids or [], dtype=np.int64) for a in answers]
+        encode = getattr(suspect, "encode_prompt", None)
+        prompts = [np.asarray(encode(_prompt(r)), dtype=np.int64) for r in records] if encode else None
+        reference = [np.asarray(r["token_ids"], dtype=np.int64) for r in records]
+        run = lambda k: generation_mode_test(  # noqa: E731
+            gens[:k], config, vocab, prompts=prompts[:k] if prompts else None, reference_texts=reference)
+        read = np.cumsum([g.size for g in gens])
+    else:
+        raise InputError(f"mode must be 'reading' or 'generation', got {mode!r}")
+    curve = [(int(read[k - 1]), float(run(k).p_value)) for k in _checkpoints(len(records), curve_points)]
+    return RadioactivityResult(mode=mode, evidence=run(len(records)), tokens_read=int(read[-1]), curve=curve)
