@@ -6,7 +6,7 @@ import sys
 
 import distillwatch.lab as lab
 
-MODULES = ["corpus", "human", "tokenizer", "encoding", "student", "train", "checkpoint", "closeness", "harvesting"]
+MODULES = ["corpus", "human", "tokenizer", "encoding", "student", "train", "checkpoint", "closeness", "harvesting", "zoo"]
 
 
 def test_package_exports_exactly_the_public_names():

@@ -13,6 +13,10 @@ EXPECTED = {
     "SchemaError", "TOPICS", "account_features", "compute_signatures", "conform", "detect_format", "field_doc",
     "from_records", "hamming", "map_signatures", "mask_variables", "read_log", "read_quarantine",
     "register_signatures", "scan_accounts", "template_signatures", "validate",
+    # scan: entities, linking, scoring, alerts, pipeline, report
+    "ATTRIBUTES_SQL", "BenignModel", "ENGINES", "ENTITY_EXTRAS_SQL", "FEATURES", "Feature", "LinkOptions", "Reference",
+    "ScanResult", "build_alerts", "entity_features", "fit_reference", "fit_weights", "link_accounts", "load_signatures",
+    "read_alerts", "render_scan_report", "sample_prompts", "scan", "score_population", "tail_threshold", "write_alerts",
 }
 
 

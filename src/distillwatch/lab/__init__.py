@@ -11,6 +11,7 @@
     checkpoint  save_checkpoint, load_checkpoint, read_metadata (HF directory + distillwatch_train.json)
     harvesting  ask a teacher many prompts, resumably (the distiller's first step)
     closeness   held-out loss on a teacher's answers, student × teacher closeness table
+    zoo         build_zoo from a spec (teachers, harvests, students, independents) with a ground-truth manifest
 
 Names are imported lazily: ``import distillwatch.lab`` does not import torch or transformers.
 """
@@ -26,6 +27,8 @@ __all__ = [
     "Example",
     "StudentConfig",
     "TrainResult",
+    "ZooManifest",
+    "ZooSpec",
     "as_examples",
     "closeness_table",
     "data_sha256",
@@ -36,10 +39,13 @@ __all__ = [
     "heldout_loss",
     "human_prompts",
     "human_texts",
+    "build_zoo",
     "load_checkpoint",
+    "load_spec",
     "load_tokenizer",
     "mix",
     "read_harvest",
+    "read_manifest",
     "read_metadata",
     "save_checkpoint",
     "train_student",
@@ -70,6 +76,11 @@ _HOME = {
     "train_student": "train",
     "load_tokenizer": "tokenizer",
     "train_tokenizer": "tokenizer",
+    "ZooManifest": "zoo",
+    "ZooSpec": "zoo",
+    "build_zoo": "zoo",
+    "load_spec": "zoo",
+    "read_manifest": "zoo",
 }
 
 

@@ -1,1 +1,61 @@
+"""Provenance: black-box and grey-box lineage tests, evidence combination and verdicts.
 
+::
+
+    evidence      Evidence — the record every test returns
+    stats         holm, bonferroni_min, intersection_union, mcnemar_greater, sign_flip_p, spending_weights
+    agreement     agreement_test, prefix_keys, select_probes      (greedy answer prefixes)
+    likelihood    likelihood_test                                  (suspect log-probabilities)
+    distribution  mmd_test                                         (MMD between answer embeddings)
+    style         style_test, lexical_features                     (teacher-vs-controls classifier)
+    identity      identity_test, identity_hits                     (who-made-you probes; weak)
+    verdict       combine, Decision                                (Holm over tests)
+    trace         trace, TraceResult, TraceRound                   (models, budget, rounds)
+    features      Embedder, hashed_ngrams                          (answer features, outside the tests)
+    report        trace_report                                     (HTML)
+
+Every registered test (`TESTS`) is a pure function of arrays returning `Evidence`.
+"""
+
+from .agreement import agreement_test, prefix_keys, select_probes
+from .distribution import mmd_test
+from .evidence import Evidence
+from .features import Embedder, hashed_ngrams
+from .identity import identity_hits, identity_test
+from .likelihood import likelihood_test
+from .report import trace_report
+from .style import lexical_features, style_test
+from .trace import TraceResult, TraceRound, trace
+from .verdict import DECISIVE, VERDICTS, Decision, combine
+
+TESTS = {
+    "agreement": agreement_test,
+    "likelihood": likelihood_test,
+    "distribution": mmd_test,
+    "style": style_test,
+    "identity": identity_test,
+}
+
+__all__ = [
+    "DECISIVE",
+    "Decision",
+    "Embedder",
+    "Evidence",
+    "TESTS",
+    "TraceResult",
+    "TraceRound",
+    "VERDICTS",
+    "agreement_test",
+    "combine",
+    "hashed_ngrams",
+    "identity_hits",
+    "identity_test",
+    "lexical_features",
+    "likelihood_test",
+    "mmd_test",
+    "prefix_keys",
+    "select_probes",
+    "style_test",
+    "trace",
+    "trace_report",
+]

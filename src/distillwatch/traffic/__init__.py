@@ -9,48 +9,77 @@ signatures and aggregated per account in SQL.
 Modules: `schema` (LOG_SCHEMA), `ingest` (readers), `quarantine` (rejected rows, IngestReport),
 `openai_log` (mapping of OpenAI-style records), `lexicons` (flag/topic/language word lists),
 `simhash` and `template` (template signatures), `signatures` (the map step), `features` (the
-DuckDB aggregate step).
+DuckDB aggregate step), `entities` (features of accounts or clusters), `linking` (account graph and
+clusters), `scoring` (benign model, calibration), `alerts`, `scan` (the pipeline) and `scan_report`.
 """
 
+from .alerts import build_alerts, read_alerts, sample_prompts, write_alerts
+from .entities import ENTITY_EXTRAS_SQL, entity_features
 from .features import ACCOUNT_FEATURES_SQL, account_features, register_signatures, scan_accounts
 from .ingest import FORMATS, IngestError, IngestOptions, LogReader, detect_format, read_log
 from .lexicons import FLAGS, TOPICS, Lexicon
+from .linking import ATTRIBUTES_SQL, LinkOptions, link_accounts
 from .openai_log import OPENAI_MAPPING
 from .quarantine import IngestReport, QuarantineWriter, read_quarantine
+from .scan import ENGINES, Reference, ScanResult, fit_reference, load_signatures, scan, score_population
+from .scan_report import render_scan_report
 from .schema import LOG_SCHEMA, REQUIRED_FIELDS, SchemaError, conform, field_doc, from_records, validate
+from .scoring import FEATURES, BenignModel, Feature, fit_weights, tail_threshold
 from .signatures import SIGNATURE_SCHEMA, compute_signatures, map_signatures
 from .simhash import hamming
 from .template import mask_variables, template_signatures
 
 __all__ = [
     "ACCOUNT_FEATURES_SQL",
+    "ATTRIBUTES_SQL",
+    "BenignModel",
+    "ENGINES",
+    "ENTITY_EXTRAS_SQL",
+    "FEATURES",
     "FLAGS",
     "FORMATS",
+    "Feature",
     "IngestError",
     "IngestOptions",
     "IngestReport",
     "LOG_SCHEMA",
     "Lexicon",
+    "LinkOptions",
     "LogReader",
     "OPENAI_MAPPING",
     "QuarantineWriter",
     "REQUIRED_FIELDS",
+    "Reference",
     "SIGNATURE_SCHEMA",
+    "ScanResult",
     "SchemaError",
     "TOPICS",
     "account_features",
+    "build_alerts",
     "compute_signatures",
     "conform",
     "detect_format",
+    "entity_features",
     "field_doc",
+    "fit_reference",
+    "fit_weights",
     "from_records",
     "hamming",
+    "link_accounts",
+    "load_signatures",
     "map_signatures",
     "mask_variables",
+    "read_alerts",
     "read_log",
     "read_quarantine",
     "register_signatures",
+    "render_scan_report",
+    "sample_prompts",
+    "scan",
     "scan_accounts",
+    "score_population",
+    "tail_threshold",
     "template_signatures",
     "validate",
+    "write_alerts",
 ]
