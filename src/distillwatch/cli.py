@@ -190,6 +190,75 @@ def demo(
              use_cache=not no_cache, console=out)
 
 
+@app.command()
+def gateway(
+    upstream: str = typer.Option(..., "--upstream", help="A local model string (served in-process) or an "
+                                 "OpenAI-compatible URL (http://host:port/v1)."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535),
+    host: str = typer.Option("127.0.0.1", "--host"),
+    log_dir: Path = typer.Option(Path("gateway-logs"), "--log-dir", help="Durable request log (JSONL, rotated to Parquet)."),
+    policy: Optional[Path] = typer.Option(None, "--policy", help="Policy YAML: logprobs, watermark, limits, actions."),
+    name: Optional[str] = typer.Option(None, "--name", help="Model name clients see."),
+):
+    """The front door: an OpenAI-compatible gateway that authenticates keys, enforces the policy
+    (logprobs caps, forced watermarking, rate limits, actions on live scores) and logs every request
+    durably in the traffic schema, ready for `distillwatch scan`."""
+    from .gateway.service import run_gateway
+
+    console.print(f"gateway on http://{host}:{port}/v1 → {upstream} (log: {log_dir})")
+    run_gateway(upstream, port=port, host=host, log_dir=log_dir, policy_path=policy, served_name=name)
+
+
+keys_app = typer.Typer(help="API keys of the gateway's accounts (stored only as salted hashes).",
+                       no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    account: str = typer.Option(..., "--account", help="Account the key belongs to."),
+    org: Optional[str] = typer.Option(None, "--org", help="Organisation of the account."),
+    trusted: bool = typer.Option(False, "--trusted", help="Trusted keys may opt out of the watermark."),
+):
+    """Create a key; it is printed once, on its own line, and never stored in clear."""
+    from .gateway.keys import create_key
+
+    print(create_key(account, org=org, trusted=trusted))
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str = typer.Argument(..., help="The key id (the part after 'dw-').")):
+    """Revoke a key: the gateway answers 401 to it from now on."""
+    from .gateway.keys import revoke_key
+
+    if not revoke_key(key_id):
+        raise InputError(f"no key with id {key_id}")
+    out.print(f"revoked {key_id}")
+
+
+@keys_app.command("list")
+def keys_list(
+    account: Optional[str] = typer.Option(None, "--account"),
+    json_out: bool = typer.Option(False, "--json"),
+):
+    """List keys (ids, accounts, orgs, state; never secrets)."""
+    from .gateway.keys import list_keys
+
+    rows = list_keys(account=account)
+    if json_out:
+        print(json.dumps(rows))
+        return
+    from rich.table import Table
+
+    table = Table(title="keys")
+    columns = list(rows[0]) if rows else ["key_id", "account"]
+    for col in columns:
+        table.add_column(col)
+    for r in rows:
+        table.add_row(*(str(r[c]) for c in columns))
+    out.print(table)
+
+
 lab_app = typer.Typer(help="The lab: harvest a teacher, distill students, build a ground-truth zoo.",
                       no_args_is_help=True)
 app.add_typer(lab_app, name="lab")

@@ -47,3 +47,15 @@ def test_errors_are_one_line_and_exit_2(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error: unknown model provider 'nope'")
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_keys_create_list_revoke():
+    r = runner.invoke(app, ["keys", "create", "--account", "acme", "--org", "acme-inc"])
+    assert r.exit_code == 0
+    key = r.stdout.strip()
+    assert key.startswith("dw-") and len(r.stdout.strip().splitlines()) == 1
+    listed = json.loads(runner.invoke(app, ["keys", "list", "--json"]).stdout)
+    assert len(listed) == 1 and listed[0]["account_id"] == "acme"
+    assert key.split("-")[2] not in json.dumps(listed)  # the secret never shows
+    assert runner.invoke(app, ["keys", "revoke", listed[0]["key_id"]]).exit_code == 0
+    assert runner.invoke(app, ["keys", "revoke", "nope"]).exit_code != 0

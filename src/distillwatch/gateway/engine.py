@@ -56,6 +56,7 @@ class BatchingEngine:
         max_batch: int = 8,
         max_wait_ms: float = 5.0,
         logits_processor: LogitsProcessor | None = None,
+        model_lock: asyncio.Lock | None = None,
     ):
         self.model = model
         self.max_batch = int(max_batch)
@@ -64,12 +65,14 @@ class BatchingEngine:
         self.stats = EngineStats()
         self._queue: asyncio.Queue[_Job] | None = None
         self._worker: asyncio.Task | None = None
-        self._model_lock: asyncio.Lock | None = None
+        # Engines over the same model (e.g. with and without a watermark) share one lock: on a CPU,
+        # two forward passes at once only slow each other down.
+        self._model_lock: asyncio.Lock | None = model_lock
 
     def start(self) -> None:
         if self._worker is None:
             self._queue = asyncio.Queue()
-            self._model_lock = asyncio.Lock()
+            self._model_lock = self._model_lock or asyncio.Lock()
             self._worker = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
