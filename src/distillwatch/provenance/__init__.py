@@ -19,7 +19,7 @@ Every registered test (`TESTS`) is a pure function of arrays returning `Evidence
 
 from .agreement import agreement_test, prefix_keys, select_probes
 from .distribution import mmd_test
-from .evidence import Evidence
+from ..evidence import Evidence
 from .features import Embedder, hashed_ngrams
 from .identity import identity_hits, identity_test
 from .likelihood import likelihood_test
@@ -38,13 +38,13 @@ TESTS = {
 
 __all__ = [
     "DECISIVE",
+    "TESTS",
+    "VERDICTS",
     "Decision",
     "Embedder",
     "Evidence",
-    "TESTS",
     "TraceResult",
     "TraceRound",
-    "VERDICTS",
     "agreement_test",
     "combine",
     "hashed_ngrams",

@@ -20,7 +20,7 @@ from .detector import (
     null_hypothesis,
     score_ngrams,
 )
-from .evidence import Evidence
+from ..evidence import Evidence
 from .gumbel import gumbel_argmax, gumbel_scores, gumbel_uniforms, gumbel_vocab_uniforms
 from .kgw import (
     green_list_size,

@@ -19,7 +19,7 @@ import numpy as np
 
 from ._ngrams import as_sequences, first_occurrences, ngrams
 from .config import WatermarkConfig
-from .evidence import Evidence
+from ..evidence import Evidence
 from .gumbel import gumbel_scores, gumbel_uniforms
 from .kgw import green_list_size, kgw_is_green
 from .stats import binomial_p_value, binomial_z, bonferroni, gamma_p_value, gamma_z

@@ -28,7 +28,7 @@ import numpy as np
 from ._ngrams import as_sequences, first_occurrences, ngrams, row_ids
 from .config import WatermarkConfig
 from .detector import score_ngrams
-from .evidence import Evidence
+from ..evidence import Evidence
 from .kgw import green_list_size
 from .stats import binomial_p_value, gamma_p_value
 

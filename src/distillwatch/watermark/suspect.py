@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import InputError
 from ..models import GenerateRequest, Model
 from .config import WatermarkConfig
-from .evidence import Evidence
+from ..evidence import Evidence
 from .radioactivity import generation_mode_test, reading_mode_test
 
 __all__ = ["RadioactivityResult", "check_radioactivity"]

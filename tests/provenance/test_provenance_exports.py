@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from distillwatch import provenance
+
+
+def test_public_names_are_exactly_the_intended_ones():
+    assert sorted(provenance.__all__) == sorted([
+        "DECISIVE", "Decision", "Embedder", "Evidence", "TESTS", "TraceResult", "TraceRound", "VERDICTS",
+        "agreement_test", "combine", "hashed_ngrams", "identity_hits", "identity_test", "lexical_features",
+        "likelihood_test", "mmd_test", "prefix_keys", "select_probes", "style_test", "trace", "trace_report",
+    ])
+    assert all(hasattr(provenance, name) for name in provenance.__all__)
+    assert set(provenance.TESTS) == {"agreement", "likelihood", "distribution", "style", "identity"}
+    assert set(provenance.DECISIVE) < set(provenance.TESTS)
