@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from .errors import DistillwatchError, InputError
+from .runlog import RunLog
 
 __all__ = ["app", "main"]
 
@@ -393,6 +394,45 @@ def radioactivity(
     else:
         out.print(f"{mode} mode: p = {result.evidence.p_value:.3g} over {result.evidence.n} scored tuples "
                   f"({result.tokens_read} tokens read)")
+
+
+@app.command()
+def trace(
+    suspect: str = typer.Option(..., "--suspect", help="The model under suspicion."),
+    teacher: str = typer.Option(..., "--teacher", help="The presumed teacher (often an openai/...@url endpoint)."),
+    control: list[str] = typer.Option(..., "--control", help="A control model (repeat; at least two advised)."),
+    budget: int = typer.Option(300, "--budget", min=10, help="Most requests to put to the suspect."),
+    probes: str = typer.Option("sharegpt", "--probes", help="Probe prompts: sharegpt | probes:<name> | FILE.jsonl"),
+    alpha: float = typer.Option(0.01, "--alpha", min=1e-9, max=0.5, help="Family-wise error rate of the verdict."),
+    teacher_name: Optional[list[str]] = typer.Option(None, "--teacher-name", help="Names the teacher or its maker "
+                                                     "goes by, for identity probes (repeatable)."),
+    seed: int = typer.Option(0, "--seed"),
+    out_dir: Path = typer.Option(Path("distillwatch-trace"), "--out", help="Where the report and run log go."),
+    json_out: bool = typer.Option(False, "--json", help="Print {verdict, p_value, queries, evidence} as JSON."),
+    no_cache: bool = typer.Option(False, "--no-cache"),
+):
+    """Was SUSPECT distilled from TEACHER? Calibrated tests (agreement, likelihood, distribution, style,
+    identity) against controls, combined with family-wise error control; verdict `derived`, `no evidence`
+    or `inconclusive`, stopping early under the query budget."""
+    from .provenance import trace as run_trace
+    from .provenance.report import trace_report
+
+    models = [_model(m, None, no_cache) for m in (suspect, teacher, *control)]
+    result = run_trace(models[0], models[1], models[2:], budget=budget,
+                       probes=None if probes == "sharegpt" else probes, alpha=alpha, seed=seed,
+                       progress=True, teacher_names=teacher_name)
+    record = result.to_dict()
+    with RunLog("trace", out_dir) as log:
+        log.write("config", suspect=suspect, teacher=teacher, controls=control, budget=budget, alpha=alpha)
+        for e in record["evidence"]:
+            log.write("evidence", **e)
+        log.write("verdict", verdict=record["verdict"], p_value=record["p_value"], queries=record["queries"])
+    report = trace_report(result).write(out_dir / "trace.html")
+    if json_out:
+        print(json.dumps({k: record[k] for k in ("verdict", "p_value", "queries", "evidence")}))
+    else:
+        out.print(f"verdict: [bold]{record['verdict']}[/] (p = {record['p_value']:.3g}, {record['queries']} queries)"
+                  f" — report {report}")
 
 
 def _radioactivity_report(result, suspect: str, path: Path) -> None:

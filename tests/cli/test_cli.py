@@ -59,3 +59,18 @@ def test_keys_create_list_revoke():
     assert key.split("-")[2] not in json.dumps(listed)  # the secret never shows
     assert runner.invoke(app, ["keys", "revoke", listed[0]["key_id"]]).exit_code == 0
     assert runner.invoke(app, ["keys", "revoke", "nope"]).exit_code != 0
+
+
+def test_trace_cli_on_mock_models(tmp_path):
+    args = ["trace", "--suspect", "mock/teacher", "--teacher", "mock/teacher", "--control", "mock/c1",
+            "--control", "mock/c2", "--budget", "60", "--out", str(tmp_path), "--json", "--no-cache"]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    rec = json.loads(r.stdout.strip().splitlines()[-1])
+    assert rec["verdict"] == "derived" and rec["queries"] <= 60
+    assert {e["test"] for e in rec["evidence"]} >= {"agreement"}
+    assert (tmp_path / "trace.html").read_text().count("<svg") >= 1
+    assert list(tmp_path.glob("trace.*.jsonl"))
+    r = runner.invoke(app, args[:1] + ["--suspect", "mock/other"] + args[3:])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout.strip().splitlines()[-1])["verdict"] != "derived"
