@@ -1,22 +1,29 @@
-"""Benchmark: the first half of `scan` (ingest -> per-request signatures -> per-account features, DuckDB).
+"""Benchmark and evaluation of `distillwatch scan` on simulated traffic with ground truth.
 
-    python bench/scan.py [N_ROWS]          # default 100,000; writes bench/results/scan.json
+    python bench/scan.py [--accounts 5000] [--days 7] [--volume 1.0] [--fpr 0.001] [--out bench/results/scan.json]
+    python bench/scan.py --volume 2.7 --throughput-only --out bench/results/scan_1m.json   # ~1M requests
 
-The log is synthetic JSONL in the schema: benign chat accounts (free prompts, irregular timing), batch
-accounts (one classification template, one-word answers), and harvesting accounts (chain-of-thought
-and rubric templates over a broad topic sweep, metronome timing, logprobs), with 1% malformed lines
-(truncated JSON, wrong types) that must end in the quarantine. Reported: rows/s and MB/s of each stage,
-peak RSS (which includes keeping every batch in memory, to time the stages apart) and the quarantine
-counts (checked against what was injected).
+Two logs from `lab.traffic_sim`: benign history (calibration, seed 1) and the scanned log (seed 0: the
+same benign personas plus one campaign of every kind). Reported, per campaign kind and overall:
+
+- campaign recall (a campaign counts as caught when any of its accounts is in an alert) and account TPR,
+  against the benign-account FPR actually observed, at the calibrated target `fpr`;
+- the same for two baselines calibrated on the same history at the same `fpr`: a volume threshold
+  (requests per account), and an MMD-style test of each account's template-hash histogram against the
+  history's (squared L2 distance between histograms, minus its expectation under the null that the
+  account's requests are drawn from the history's template distribution);
+- detection delay: the log replayed in time order, cut every `--step-hours` hours, each prefix scored
+  with the history's thresholds; hours and campaign requests until the first alert on the campaign;
+- throughput of `scan` end to end (ingest, signatures, features, linking, scoring, alerts, report):
+  requests/s and peak RSS of this process.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import argparse
 import json
 import os
 import platform
-import random
 import resource
 import sys
 import tempfile
@@ -26,96 +33,184 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-import pyarrow.compute as pc  # noqa: E402
+import numpy as np
+import pyarrow.parquet as pq
 
-from distillwatch.traffic import LogReader, compute_signatures  # noqa: E402
-from distillwatch.traffic._duck import connect  # noqa: E402
-from distillwatch.traffic.features import account_features, register_signatures  # noqa: E402
+from distillwatch.lab.traffic_sim import simulate_traffic
+from distillwatch.traffic import load_signatures, scan, score_population
+from distillwatch.traffic._duck import connect
+from distillwatch.traffic.scan import reference_from_signatures
 
 OUT = ROOT / "bench" / "results" / "scan.json"
-T0 = dt.datetime(2026, 1, 5, tzinfo=dt.timezone.utc)
-WORDS = ("the a of to and in is it for on with as this that what how why when model data train answer "
-         "question value number city river history code function list python table energy market law "
-         "music health water light planet cell protein language poem story email summary").split()
-HARVEST = ["Answer the question below. Write out your complete reasoning before the final answer.\n\n{q}",
-           "Rate the following response on a scale of 1 to 10 and output only the score.\n\n{q}"]
-TOPICS = ["Solve for x: {n}x + 3 = {m}.", "Write a Python function that {w}.", "Translate into German: {w}.",
-          "Summarize this paragraph: {w}.", "Classify the sentiment: {w}.", "Write a poem about {w}."]
+HIST_BINS = 1024
 
 
-def _text(rng: random.Random, k: int) -> str:
-    return " ".join(rng.choices(WORDS, k=k))
+def flagged_accounts(r: dict) -> set[str]:
+    """Accounts alerted by a `score_population` result: alone, or as members of a flagged cluster."""
+    acc = r["accounts"].column("account_id").to_pylist()
+    out = {a for a, s in zip(acc, r["account_scores"]) if s >= r["account_threshold"]}
+    cids = r["cluster_features"].column("account_id").to_pylist()
+    hot = {c for c, s in zip(cids, r["cluster_scores"]) if s >= r["cluster_threshold"] and c.startswith("cluster:")}
+    cl = r["clusters"]
+    out |= {a for a, c in zip(cl.column("account_id").to_pylist(), cl.column("cluster_id").to_pylist()) if c in hot}
+    return out
 
 
-def make_log(path: Path, n: int, seed: int = 0) -> int:
-    """Write `n` lines; returns the number of malformed lines injected."""
-    rng = random.Random(seed)
-    bad = 0
-    clock: dict[str, float] = {}
-    with open(path, "w") as f:
-        for i in range(n):
-            kind = rng.choices(["chat", "batch", "harvest"], weights=[6, 2, 2])[0]
-            account = f"{kind}-{rng.randrange(200 if kind == 'chat' else 20)}"
-            gap = {"chat": rng.expovariate(1 / 300), "batch": 2.0, "harvest": 10.0}[kind]
-            clock[account] = clock.get(account, 0.0) + gap
-            if kind == "chat":
-                prompt, answer = _text(rng, rng.randint(5, 80)) + "?", _text(rng, rng.randint(20, 200))
-            elif kind == "batch":
-                prompt = f"Classify the sentiment of this review as positive or negative: {_text(rng, 30)}"
-                answer = rng.choice(["positive", "negative"])
-            else:
-                q = rng.choice(TOPICS).format(n=rng.randint(2, 9), m=rng.randint(10, 99), w=_text(rng, 12))
-                prompt, answer = rng.choice(HARVEST).format(q=q), _text(rng, rng.randint(100, 400))
-            record = {"timestamp": (T0 + dt.timedelta(seconds=clock[account])).isoformat(), "request_id": f"r{i}",
-                      "account_id": account, "model": "teacher-large", "endpoint": "/v1/chat/completions",
-                      "messages": [{"role": "user", "content": prompt}], "response_text": answer,
-                      "prompt_tokens": len(prompt) // 4, "completion_tokens": len(answer) // 4,
-                      "temperature": 0.7, "logprobs": kind == "harvest", "status": 200}
-            line = json.dumps(record)
-            if rng.random() < 0.01:
-                bad += 1
-                broken = line.replace('"status": 200', '"status": "ok"')
-                line = line[: len(line) // 2] if rng.random() < 0.5 else broken
-            f.write(line + "\n")
-    return bad
+def evaluate(flagged: set[str], labels: list[dict]) -> dict:
+    benign = [r["account_id"] for r in labels if r["campaign"] is None]
+    fp = sum(a in flagged for a in benign)
+    kinds: dict[str, dict] = {}
+    for r in labels:
+        if r["campaign"] is None:
+            continue
+        k = kinds.setdefault(r["kind"], {"campaign": r["campaign"], "accounts": 0, "flagged": 0})
+        k["accounts"] += 1
+        k["flagged"] += r["account_id"] in flagged
+    for k in kinds.values():
+        k["caught"] = k["flagged"] > 0
+        k["account_tpr"] = round(k["flagged"] / k["accounts"], 4)
+    batch = [r["account_id"] for r in labels if r["kind"] == "batch"]
+    return {"campaign_recall": round(sum(k["caught"] for k in kinds.values()) / max(len(kinds), 1), 4),
+            "account_tpr": round(sum(k["flagged"] for k in kinds.values()) / max(sum(k["accounts"] for k in kinds.values()), 1), 4),
+            "benign_accounts": len(benign), "benign_flagged": fp, "benign_fpr": round(fp / max(len(benign), 1), 5),
+            "batch_hard_negative_flagged": f"{sum(a in flagged for a in batch)}/{len(batch)}", "by_kind": kinds}
+
+
+def _volume_and_hist(con) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(accounts, requests per account, template-head histogram per account) from the signatures table."""
+    rows = con.sql(f"""SELECT account_id, CAST(((template_head % {HIST_BINS}) + {HIST_BINS}) % {HIST_BINS} AS INTEGER)
+                       AS bin, count(*) AS c FROM signatures GROUP BY 1, 2 ORDER BY 1""").fetchnumpy()
+    accounts, inv = np.unique(rows["account_id"].astype(str), return_inverse=True)
+    hist = np.zeros((len(accounts), HIST_BINS))
+    np.add.at(hist, (inv, rows["bin"].astype(np.int64)), rows["c"].astype(np.float64))
+    return list(accounts), hist.sum(axis=1), hist
+
+
+def mmd_scores(hist: np.ndarray, p0: np.ndarray) -> np.ndarray:
+    """Per account, ||p_hat - p0||^2 - E[.] under H0 (requests i.i.d. from p0): the MMD^2 statistic with a
+    delta kernel on template-hash bins, debiased. Null hypothesis: the account's template distribution is
+    the benign history's."""
+    n = hist.sum(axis=1)
+    p = hist / np.maximum(n, 1)[:, None]
+    return ((p - p0) ** 2).sum(axis=1) - (1.0 - (p0 ** 2).sum()) / np.maximum(n, 1)
+
+
+def baselines(con_hist, con_scan, fpr: float, labels: list[dict]) -> dict:
+    h_acc, h_vol, h_hist = _volume_and_hist(con_hist)
+    s_acc, s_vol, s_hist = _volume_and_hist(con_scan)
+    vol_thr = float(np.quantile(h_vol, 1 - fpr, method="higher"))
+    p0 = h_hist.sum(axis=0) / h_hist.sum()
+    mmd_thr = float(np.quantile(mmd_scores(h_hist, p0), 1 - fpr, method="higher"))
+    return {
+        "volume_threshold": {"threshold_requests": vol_thr,
+                             **evaluate({a for a, v in zip(s_acc, s_vol) if v > vol_thr}, labels)},
+        "mmd_template_histogram": {"threshold": mmd_thr,
+                                   **evaluate({a for a, s in zip(s_acc, mmd_scores(s_hist, p0)) if s > mmd_thr},
+                                              labels)},
+    }
+
+
+def replay(con, reference, fpr: float, labels: list[dict], step_hours: float) -> dict:
+    """First window end at which each campaign has an alerted account; delay from the campaign's first
+    request in hours and in campaign requests."""
+    con.execute("CREATE OR REPLACE TABLE full_signatures AS SELECT * FROM signatures")
+    t0, t1 = con.execute("SELECT epoch(min(timestamp)), epoch(max(timestamp)) FROM full_signatures").fetchone()
+    camp = {r["account_id"]: r["kind"] for r in labels if r["campaign"]}
+    starts = {}
+    for kind in set(camp.values()):
+        accs = [a for a, k in camp.items() if k == kind]
+        starts[kind] = con.execute("SELECT epoch(min(timestamp)) FROM full_signatures WHERE list_contains(?, account_id)",
+                                   [accs]).fetchone()[0]
+    found: dict[str, dict] = {}
+    cut = t0 + step_hours * 3600
+    windows = 0
+    while cut < t1 + step_hours * 3600 and len(found) < len(starts):
+        con.execute(f"CREATE OR REPLACE TABLE signatures AS SELECT * FROM full_signatures WHERE epoch(timestamp) <= {cut}")
+        flagged = flagged_accounts(score_population(con, fpr=fpr, reference=reference))
+        windows += 1
+        for kind in starts:
+            if kind in found:
+                continue
+            accs = [a for a, k in camp.items() if k == kind and a in flagged]
+            if accs:
+                n = con.execute("SELECT count(*) FROM signatures WHERE list_contains(?, account_id)",
+                                [[a for a, k in camp.items() if k == kind]]).fetchone()[0]
+                found[kind] = {"hours_after_start": round((min(cut, t1) - starts[kind]) / 3600, 1),
+                               "campaign_requests_until_flagged": int(n)}
+        cut += step_hours * 3600
+    con.execute("CREATE OR REPLACE TABLE signatures AS SELECT * FROM full_signatures")
+    return {"step_hours": step_hours, "windows_scored": windows,
+            "by_kind": {k: found.get(k, {"hours_after_start": None}) for k in sorted(starts)}}
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--accounts", type=int, default=5000)
+    ap.add_argument("--days", type=float, default=7.0)
+    ap.add_argument("--volume", type=float, default=1.0)
+    ap.add_argument("--fpr", type=float, default=0.001)
+    ap.add_argument("--step-hours", type=float, default=12.0)
+    ap.add_argument("--no-replay", action="store_true")
+    ap.add_argument("--throughput-only", action="store_true",
+                    help="simulate and scan once (self-calibrated): requests/s and peak RSS only")
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args()
+    result: dict = {"machine": platform.platform(), "cpus": os.cpu_count(), "args": {k: str(v) for k, v in vars(args).items()}}
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "log.jsonl"
-        injected = make_log(path, n)
-        mb = path.stat().st_size / 1e6
+        tmp = Path(tmp)
         t = time.perf_counter()
-        reader = LogReader(path, quarantine=Path(tmp) / "quarantine.jsonl")
-        batches = list(reader)
-        t_ingest = time.perf_counter() - t
+        log, labels_file = simulate_traffic(tmp / "log.parquet", args.accounts, args.days, None, seed=0, volume=args.volume)
+        sim_s = time.perf_counter() - t
+        history, _ = simulate_traffic(tmp / "history.parquet", args.accounts, args.days, [], seed=1, volume=args.volume)
+        labels = pq.read_table(labels_file).to_pylist()
+        rows = pq.read_metadata(log).num_rows
+        result["simulator"] = {"requests": rows, "accounts": len(labels), "seconds": round(sim_s, 2),
+                               "requests_per_s": round(rows / sim_s)}
+        print(json.dumps(result["simulator"]), flush=True)
+        if args.throughput_only:
+            t = time.perf_counter()
+            res = scan([log], tmp / "out", fpr=args.fpr, progress=False)
+            e2e = time.perf_counter() - t
+            result["throughput"] = {"requests": rows, "seconds": round(e2e, 2), "requests_per_s": round(rows / e2e),
+                                    "map_seconds": res.summary["map_seconds"], "calibration": "self",
+                                    "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+            result["scan_self_calibrated"] = {"fpr_target": args.fpr, **evaluate(res.flagged_accounts, labels)}
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(result, indent=2) + "\n")
+            print(json.dumps(result, indent=2))
+            return
+
+        con_h, con_s = connect(), connect()
         t = time.perf_counter()
-        for b in batches:
-            compute_signatures(b)
-        t_sig = time.perf_counter() - t
+        load_signatures(con_h, [history], progress=False)
+        reference = reference_from_signatures(con_h, fpr=args.fpr)
+        result["calibration_seconds"] = round(time.perf_counter() - t, 2)
+
         t = time.perf_counter()
-        con = connect()
-        rows = register_signatures(con, batches)
-        features = account_features(con)
-        t_scan = time.perf_counter() - t
-    report = reader.report
-    assert report.rows_quarantined == injected and report.rows_read == n, (report.as_dict(), injected)
-    harvest = features.filter(pc.starts_with(features.column("account_id"), "harvest-"))
-    result = {
-        "rows": n, "megabytes": round(mb, 1), "machine": platform.platform(), "cpus": os.cpu_count(),
-        "ingest": {"seconds": round(t_ingest, 2), "rows_per_s": round(n / t_ingest),
-                   "mb_per_s": round(mb / t_ingest, 1)},
-        "signatures": {"seconds": round(t_sig, 2), "rows_per_s": round(rows / t_sig)},
-        "map_and_aggregate": {"seconds": round(t_scan, 2), "accounts": features.num_rows},
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        "quarantine": report.as_dict()["by_reason"],
-        "harvest_accounts_min_cot_or_rubric_share": round(min(
-            c + r for c, r in zip(harvest.column("cot_share").to_pylist(),
-                                  harvest.column("rubric_share").to_pylist())), 3),
-    }
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(result, indent=2) + "\n")
+        res = scan([log], tmp / "out", fpr=args.fpr, reference=reference, progress=False)
+        e2e = time.perf_counter() - t
+        result["throughput"] = {"requests": rows, "seconds": round(e2e, 2), "requests_per_s": round(rows / e2e),
+                                "map_seconds": res.summary["map_seconds"],
+                                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+        result["scan"] = {"fpr_target": args.fpr, "calibration": "benign history (seed 1), empirical quantiles",
+                          "alerts": len(res.alerts), **evaluate(res.flagged_accounts, labels)}
+        print(json.dumps({"throughput": result["throughput"], "recall": result["scan"]["campaign_recall"],
+                          "fpr": result["scan"]["benign_fpr"]}), flush=True)
+        load_signatures(con_s, [log], progress=False)
+        self_r = score_population(con_s, fpr=args.fpr)
+        result["scan_self_calibrated"] = {"fpr_target": args.fpr,
+                                          "calibration": "scanned population, tail-extrapolated",
+                                          **evaluate(flagged_accounts(self_r), labels)}
+        result["baselines"] = baselines(con_h, con_s, args.fpr, labels)
+        con_h.close()
+        if not args.no_replay:
+            t = time.perf_counter()
+            result["detection_delay"] = replay(con_s, reference, args.fpr, labels, args.step_hours)
+            result["detection_delay"]["seconds"] = round(time.perf_counter() - t, 1)
+        con_s.close()
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
 

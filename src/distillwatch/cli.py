@@ -260,6 +260,34 @@ def keys_list(
     out.print(table)
 
 
+@app.command()
+def scan(
+    logs: list[Path] = typer.Argument(..., help="Request logs: JSONL, OpenAI-style JSONL, CSV or Parquet (the gateway's too)."),
+    out_dir: Path = typer.Option(Path("distillwatch-scan"), "--out", help="alerts.jsonl, summary.json, report.html go here."),
+    engine: str = typer.Option("duckdb", "--engine", help="duckdb (in-process)."),
+    fpr: float = typer.Option(0.001, "--fpr", min=1e-6, max=0.5, help="Benign false-positive rate to calibrate to."),
+    reference: Optional[list[Path]] = typer.Option(
+        None, "--reference", help="Benign history logs to calibrate on (default: the scanned population itself)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+):
+    """Find distillation campaigns in API traffic: per-request signatures, per-account and per-cluster
+    features, account linking, scores calibrated to a benign false-positive rate, explained alerts."""
+    from .traffic import scan as run_scan
+
+    if engine != "duckdb":
+        raise InputError(f"engine '{engine}' is not available in this version; use --engine duckdb")
+    result = run_scan([str(p) for p in logs], out_dir, engine=engine, fpr=fpr,
+                      reference=[str(p) for p in reference] if reference else None, progress=True)
+    if json_out:
+        print(json.dumps(result.summary, default=str))
+    else:
+        s = result.summary
+        bad = s["ingest"].get("rows_quarantined", 0)
+        out.print(f"{s['requests']} requests from {s['accounts']} accounts: {s['alerts']} alert(s), "
+                  f"{s['flagged_accounts']} account(s) flagged; {bad} bad row(s) quarantined")
+        out.print("files: " + ", ".join(str(p) for p in result.paths.values()))
+
+
 lab_app = typer.Typer(help="The lab: harvest a teacher, distill students, build a ground-truth zoo.",
                       no_args_is_help=True)
 app.add_typer(lab_app, name="lab")
@@ -297,6 +325,22 @@ def lab_harvest(
     if quarantine:
         console.print(f"[yellow]{len(pf.quarantined)} bad prompt line(s) quarantined to {quarantine}[/]")
         raise typer.Exit(1)
+
+
+@lab_app.command("traffic")
+def lab_traffic(
+    output: Path = typer.Option(..., "--out", "-o", help="The simulated log (Parquet); labels go to LOG.labels.parquet."),
+    accounts: int = typer.Option(5000, "--accounts", min=10, help="Benign accounts."),
+    days: float = typer.Option(7.0, "--days", min=0.1),
+    seed: int = typer.Option(0, "--seed"),
+):
+    """Simulate API traffic with ground truth: benign personas built from real user prompts (incl. heavy
+    batch customers and researchers) and every campaign type (CoT harvest, capability sweep, rubric
+    harvest, hydra cluster, low-and-slow, reseller cover, pivot on a release). Responses are synthesised."""
+    from .lab.traffic_sim import simulate_traffic
+
+    log_path, labels = simulate_traffic(output, accounts=accounts, days=days, seed=seed)
+    out.print(f"log: {log_path}\nlabels: {labels}")
 
 
 def _vocab_size(model) -> int:

@@ -74,3 +74,16 @@ def test_trace_cli_on_mock_models(tmp_path):
     r = runner.invoke(app, args[:1] + ["--suspect", "mock/other"] + args[3:])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout.strip().splitlines()[-1])["verdict"] != "derived"
+
+
+def test_lab_traffic_then_scan(tmp_path):
+    log = tmp_path / "log.parquet"
+    r = runner.invoke(app, ["lab", "traffic", "--out", str(log), "--accounts", "300", "--days", "2", "--seed", "3"])
+    assert r.exit_code == 0, r.output
+    assert log.exists() and (tmp_path / "log.labels.parquet").exists()
+    r = runner.invoke(app, ["scan", str(log), "--out", str(tmp_path / "scan"), "--fpr", "0.01", "--json"])
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    assert summary["requests"] > 1000 and summary["alerts"] >= 1
+    assert (tmp_path / "scan" / "alerts.jsonl").exists() and (tmp_path / "scan" / "report.html").exists()
+    assert runner.invoke(app, ["scan", str(log), "--engine", "spark"]).exit_code != 0

@@ -17,6 +17,7 @@ EXPECTED = {
     "ATTRIBUTES_SQL", "BenignModel", "ENGINES", "ENTITY_EXTRAS_SQL", "FEATURES", "Feature", "LinkOptions", "Reference",
     "ScanResult", "build_alerts", "entity_features", "fit_reference", "fit_weights", "link_accounts", "load_signatures",
     "read_alerts", "render_scan_report", "sample_prompts", "scan", "score_population", "tail_threshold", "write_alerts",
+    "reference_from_signatures", "learn_weights",
 }
 
 

@@ -10,6 +10,7 @@
     train       train_student, finetune (sequence- and logit-level distillation)
     checkpoint  save_checkpoint, load_checkpoint, read_metadata (HF directory + distillwatch_train.json)
     harvesting  ask a teacher many prompts, resumably (the distiller's first step)
+    traffic_sim simulated API traffic with ground truth (benign personas, campaigns)
     closeness   held-out loss on a teacher's answers, student × teacher closeness table
     zoo         build_zoo from a spec (teachers, harvests, students, independents) with a ground-truth manifest
 
@@ -45,6 +46,7 @@ __all__ = [
     "load_tokenizer",
     "mix",
     "read_harvest",
+    "simulate_traffic",
     "read_manifest",
     "read_metadata",
     "save_checkpoint",
@@ -53,6 +55,7 @@ __all__ = [
 ]
 
 _HOME = {
+    "simulate_traffic": "traffic_sim",
     "HarvestResult": "harvesting",
     "harvest": "harvesting",
     "read_harvest": "harvesting",

@@ -21,10 +21,11 @@ from .lexicons import FLAGS, TOPICS, Lexicon
 from .linking import ATTRIBUTES_SQL, LinkOptions, link_accounts
 from .openai_log import OPENAI_MAPPING
 from .quarantine import IngestReport, QuarantineWriter, read_quarantine
-from .scan import ENGINES, Reference, ScanResult, fit_reference, load_signatures, scan, score_population
+from .scan import (ENGINES, Reference, ScanResult, fit_reference, load_signatures, reference_from_signatures, scan,
+                   score_population)
 from .scan_report import render_scan_report
 from .schema import LOG_SCHEMA, REQUIRED_FIELDS, SchemaError, conform, field_doc, from_records, validate
-from .scoring import FEATURES, BenignModel, Feature, fit_weights, tail_threshold
+from .scoring import FEATURES, BenignModel, Feature, fit_weights, learn_weights, tail_threshold
 from .signatures import SIGNATURE_SCHEMA, compute_signatures, map_signatures
 from .simhash import hamming
 from .template import mask_variables, template_signatures
@@ -65,6 +66,7 @@ __all__ = [
     "fit_weights",
     "from_records",
     "hamming",
+    "learn_weights",
     "link_accounts",
     "load_signatures",
     "map_signatures",
@@ -72,6 +74,7 @@ __all__ = [
     "read_alerts",
     "read_log",
     "read_quarantine",
+    "reference_from_signatures",
     "register_signatures",
     "render_scan_report",
     "sample_prompts",

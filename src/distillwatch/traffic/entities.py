@@ -1,0 +1,70 @@
+"""Features of scored entities (accounts or clusters of accounts) in SQL: `ACCOUNT_FEATURES_SQL` plus the
+campaign-level extras, over the DuckDB ``signatures`` table.
+
+An entity is whatever the ``entity`` SQL expression groups by: ``account_id`` for accounts, or a
+cluster id joined from an ``account_id -> cluster_id`` table, so a cluster is scored as a whole on the
+pooled requests of its accounts with exactly the same feature code.
+
+Extras (one row per entity):
+
+- ``n_accounts``: accounts in the entity (1 for an account).
+- ``n_ip24``: distinct IPv4 /24 prefixes (or whole IPv6 addresses).
+- ``pivot_share``: share of the entity's requests sent to a model within `pivot_hours` of that model's
+  first appearance in the log, counting only models that first appear at least `pivot_hours` after the
+  log starts (a release inside the window, not the model everyone was already using).
+- ``active_hours_share``: share of the 24 hours of the day (UTC) with at least one request; harvesters
+  run around the clock, people sleep.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+
+from ._duck import quote_ident
+from .features import ACCOUNT_FEATURES_SQL
+
+__all__ = ["ENTITY_EXTRAS_SQL", "entity_features"]
+
+ENTITY_EXTRAS_SQL = """
+WITH s AS (SELECT * FROM {table}),
+releases AS (
+  SELECT model, min(timestamp) AS released FROM s GROUP BY model
+  HAVING min(timestamp) >= (SELECT min(timestamp) FROM s) + INTERVAL {pivot_hours} HOUR
+)
+SELECT s.account_id,
+  count(DISTINCT s.{account}) AS n_accounts,
+  count(DISTINCT CASE WHEN s.ip LIKE '%.%.%.%' THEN regexp_extract(s.ip, '^(\\d+\\.\\d+\\.\\d+)\\.', 1)
+                      ELSE s.ip END) AS n_ip24,
+  avg(CASE WHEN r.released IS NOT NULL AND s.timestamp < r.released + INTERVAL {pivot_hours} HOUR
+      THEN 1.0 ELSE 0.0 END) AS pivot_share,
+  count(DISTINCT hour(s.timestamp)) / 24.0 AS active_hours_share
+FROM s LEFT JOIN releases r USING (model)
+GROUP BY s.account_id
+"""
+
+
+def _view(con: duckdb.DuckDBPyConnection, table: str, clusters: str | None) -> str:
+    """The signature rows with ``account_id`` replaced by the entity id; ``orig_account`` keeps the account."""
+    name = "dw_entity_rows"
+    if clusters is None:
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT *, account_id AS orig_account "
+                    f"FROM {quote_ident(table)}")
+    else:
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT s.* REPLACE (c.cluster_id AS account_id), "
+            f"s.account_id AS orig_account FROM {quote_ident(table)} s "
+            f"JOIN {quote_ident(clusters)} c USING (account_id)")
+    return name
+
+
+def entity_features(con: duckdb.DuckDBPyConnection, *, table: str = "signatures", clusters: str | None = None,
+                    pivot_hours: int = 24) -> pa.Table:
+    """One row per entity: `ACCOUNT_FEATURES_SQL` columns plus the extras, sorted by ``account_id`` (the
+    entity id). With `clusters` (a table of ``account_id``, ``cluster_id``), entities are its clusters."""
+    view = _view(con, table, clusters)
+    base = ACCOUNT_FEATURES_SQL.replace("{table}", view)
+    extras = (ENTITY_EXTRAS_SQL.replace("{table}", view).replace("{account}", "orig_account")
+              .replace("{pivot_hours}", str(int(pivot_hours))))
+    return con.sql(f"SELECT b.*, e.* EXCLUDE (account_id) FROM ({base}) b JOIN ({extras}) e USING (account_id) "
+                   f"ORDER BY account_id").to_arrow_table()

@@ -1,0 +1,294 @@
+"""`scan`: which accounts are harvesting our model? Logs in, alerts and a report out.
+
+Pipeline (DuckDB engine): ingest with a quarantine (`LogReader`) -> per-request signatures (map) ->
+account features and account linking (SQL) -> entity features of accounts and of clusters -> scores
+against a benign model -> calibrated thresholds -> alerts. Writes ``alerts.jsonl``, ``summary.json``,
+``report.html``, ``accounts.parquet`` (every account's score and cluster) and the quarantine
+``quarantine.jsonl`` (only when a row was rejected) into `out_dir`.
+
+Calibration (see `traffic.scoring`): with `reference` (benign history logs, or a `Reference` fitted
+once), the benign model and thresholds come from it; without, from the scanned population treated as
+mostly benign, with a tail-extrapolated threshold. The cluster model is fitted on every component (singletons
+included, for breadth) and its threshold on the scores of the multi-account clusters (the entities it
+judges; singletons are judged as accounts) when there are at least 20 of them. Accounts and clusters are each
+thresholded at ``fpr / 2``, so a benign account is flagged, alone or through its cluster, with probability at most
+about `fpr`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..progress import progress_bar
+from ._duck import connect, quote_ident
+from .alerts import build_alerts, sample_prompts, write_alerts
+from .entities import entity_features
+from .ingest import LogReader
+from .linking import LinkOptions, link_accounts
+from .quarantine import IngestReport, QuarantineWriter
+from .scoring import FEATURES, BenignModel, tail_threshold
+from .signatures import SIGNATURE_SCHEMA, compute_signatures
+
+__all__ = ["ENGINES", "Reference", "ScanResult", "fit_reference", "load_signatures", "reference_from_signatures", "scan",
+           "score_population"]
+
+ENGINES = ("duckdb",)
+PROMPT_SAMPLE_MOD = 16  # keep the prompt text of 1 request in 16, plus every flagged one, for alert samples
+
+
+@dataclass
+class Reference:
+    """Benign models for accounts and clusters with their thresholds, fitted on benign history."""
+
+    accounts: BenignModel
+    clusters: BenignModel
+    account_threshold: float
+    cluster_threshold: float
+    fpr: float
+
+
+@dataclass
+class ScanResult:
+    """What `scan` found and where it wrote it."""
+
+    out_dir: Path
+    alerts: list[dict[str, Any]]
+    summary: dict[str, Any]
+    accounts: pa.Table
+    ingest: IngestReport
+    paths: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def flagged_accounts(self) -> set[str]:
+        return {a for alert in self.alerts for a in alert["account_ids"]}
+
+
+def _signature_stream(batches: Iterable[pa.RecordBatch], prompts: list[pa.Table],
+                      advance) -> Iterator[pa.RecordBatch]:
+    flags = [f.name for f in SIGNATURE_SCHEMA if f.name.startswith("is_")]
+    for batch in batches:
+        sig = compute_signatures(batch)
+        any_flag = sig.column(flags[0])
+        for name in flags[1:]:
+            any_flag = pc.or_(any_flag, sig.column(name))
+        idx = np.arange(batch.num_rows)
+        mask = pc.or_(any_flag, pa.array(idx % PROMPT_SAMPLE_MOD == 0))
+        prompts.append(pa.table({"request_id": batch.column("request_id").filter(mask),
+                                 "prompt_text": pc.utf8_slice_codeunits(batch.column("prompt_text"), 0, 400)
+                                 .filter(mask)}))
+        advance(batch.num_rows)
+        yield sig
+
+
+def load_signatures(con, logs: Sequence[str | os.PathLike], *, quarantine: str | os.PathLike | None = None,
+                    progress: bool = True, table: str = "signatures") -> IngestReport:
+    """Read `logs` (any `LogReader` format) into the DuckDB tables `table` (signatures) and ``dw_prompts``
+    (a sample of prompt texts for alerts); returns the merged ingest report."""
+    writer = QuarantineWriter(quarantine) if quarantine else None
+    report = IngestReport()
+    prompts: list[pa.Table] = []
+    readers = [LogReader(p, quarantine=writer) if writer else LogReader(p) for p in logs]
+
+    def batches():
+        for r in readers:
+            yield from r
+
+    try:
+        with progress_bar(None, "scan: ingest + signatures", enabled=progress) as advance:
+            stream = pa.RecordBatchReader.from_batches(SIGNATURE_SCHEMA, _signature_stream(batches(), prompts, advance))
+            con.register("dw_signature_stream", stream)
+            con.execute(f"CREATE OR REPLACE TABLE {quote_ident(table)} AS SELECT * FROM dw_signature_stream")
+            con.unregister("dw_signature_stream")
+    finally:
+        if writer is not None:
+            writer.close()
+    for r in readers:
+        report = report.merge(r.report)
+    sample = pa.concat_tables(prompts) if prompts else pa.table({"request_id": pa.array([], pa.string()),
+                                                                  "prompt_text": pa.array([], pa.string())})
+    con.register("dw_prompts_arrow", sample)
+    con.execute("CREATE OR REPLACE TABLE dw_prompts AS SELECT * FROM dw_prompts_arrow")
+    con.unregister("dw_prompts_arrow")
+    return report
+
+
+def _multi(cluster_features: pa.Table, min_rows: int = 20) -> pa.Table:
+    """The multi-account clusters (what cluster thresholds apply to), or every component if too few."""
+    multi = cluster_features.filter(pc.starts_with(cluster_features.column("account_id"), "cluster:"))
+    return multi if multi.num_rows >= min_rows else cluster_features
+
+
+def _thresholds(model: BenignModel, scores: np.ndarray, fpr: float, reference: bool) -> float:
+    if reference and len(scores) * fpr >= 5:
+        return float(np.quantile(scores, 1.0 - fpr, method="higher"))
+    return tail_threshold(scores, fpr)
+
+
+def score_population(con, *, fpr: float = 0.001, reference: Reference | None = None,
+                     link_options: LinkOptions | None = None,
+                     weights: dict[str, float] | None = None) -> dict[str, Any]:
+    """Link, featurize and score the accounts and clusters of the ``signatures`` table.
+
+    Returns a dict with ``accounts``/``cluster_features`` (entity feature tables), ``clusters``, ``edges``,
+    per-entity ``*_scores``, ``*_contrib``, ``*_values`` and the two thresholds."""
+    accounts = entity_features(con)
+    clusters, edges = link_accounts(con, options=link_options)
+    cluster_features = entity_features(con, clusters="clusters")
+    if reference is None:
+        acc_model = BenignModel(weights=weights).fit(accounts)
+        clu_model = BenignModel(weights=weights).fit(cluster_features)
+    else:
+        acc_model, clu_model = reference.accounts, reference.clusters
+    a_scores, a_contrib, a_values = acc_model.score(accounts)
+    c_scores, c_contrib, c_values = clu_model.score(cluster_features)
+    if reference is None:
+        a_thr = _thresholds(acc_model, a_scores, fpr / 2, False)
+        c_thr = _thresholds(clu_model, clu_model.score(_multi(cluster_features))[0], fpr / 2, False)
+    else:
+        a_thr, c_thr = reference.account_threshold, reference.cluster_threshold
+    return {"accounts": accounts, "clusters": clusters, "edges": edges, "cluster_features": cluster_features,
+            "account_scores": a_scores, "account_contrib": a_contrib, "account_values": a_values,
+            "cluster_scores": c_scores, "cluster_contrib": c_contrib, "cluster_values": c_values,
+            "account_threshold": a_thr, "cluster_threshold": c_thr}
+
+
+def fit_reference(logs: Sequence[str | os.PathLike], *, fpr: float = 0.001, link_options: LinkOptions | None = None,
+                  weights: dict[str, float] | None = None, progress: bool = False) -> Reference:
+    """Fit the benign models and thresholds on benign history `logs` (every account assumed benign):
+    thresholds are the empirical (1 - fpr/2) quantiles of the history's account and cluster scores, or a
+    tail extrapolation where the history has fewer than 5 entities beyond that quantile."""
+    con = connect()
+    try:
+        load_signatures(con, logs, progress=progress)
+        return reference_from_signatures(con, fpr=fpr, link_options=link_options, weights=weights)
+    finally:
+        con.close()
+
+
+def reference_from_signatures(con, *, fpr: float = 0.001, link_options: LinkOptions | None = None,
+                              weights: dict[str, float] | None = None) -> Reference:
+    """`fit_reference` over the ``signatures`` table already loaded in `con`."""
+    accounts = entity_features(con)
+    link_accounts(con, options=link_options)
+    cluster_features = entity_features(con, clusters="clusters")
+    acc = BenignModel(weights=weights).fit(accounts)
+    clu = BenignModel(weights=weights).fit(cluster_features)
+    return Reference(acc, clu, _thresholds(acc, acc.reference_scores_, fpr / 2, True),
+                     _thresholds(clu, clu.score(_multi(cluster_features))[0], fpr / 2, True), fpr)
+
+
+def scan(logs: Sequence[str | os.PathLike] | str | os.PathLike, out_dir: str | os.PathLike, *,
+         engine: str = "duckdb", fpr: float = 0.001,
+         reference: Reference | Sequence[str | os.PathLike] | None = None, weights: dict[str, float] | None = None,
+         link_options: LinkOptions | None = None, n_sample_prompts: int = 3, progress: bool = True,
+         report: bool = True) -> ScanResult:
+    """Scan request logs for harvesting accounts and clusters; write alerts, summary and report to `out_dir`.
+
+    `reference`: benign history (log paths, or a fitted `Reference`) for calibration; None calibrates on
+    the scanned population itself. `fpr`: the benign false-positive rate to calibrate to.
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"engine {engine!r} is not available; one of {ENGINES} (the Spark engine is not built yet)")
+    if isinstance(logs, (str, os.PathLike)):
+        logs = [logs]
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if reference is not None and not isinstance(reference, Reference):
+        reference = fit_reference(list(reference), fpr=fpr, link_options=link_options, weights=weights)
+    t0 = time.perf_counter()
+    con = connect()
+    try:
+        ingest = load_signatures(con, [os.fspath(p) for p in logs], quarantine=out / "quarantine.jsonl",
+                                 progress=progress)
+        t_map = time.perf_counter() - t0
+        r = score_population(con, fpr=fpr, reference=reference, link_options=link_options, weights=weights)
+        alerts = build_alerts(accounts=r["accounts"], account_scores=r["account_scores"],
+                              account_contrib=r["account_contrib"], account_values=r["account_values"],
+                              account_threshold=r["account_threshold"], clusters=r["clusters"],
+                              cluster_features=r["cluster_features"], cluster_scores=r["cluster_scores"],
+                              cluster_contrib=r["cluster_contrib"], cluster_values=r["cluster_values"],
+                              cluster_threshold=r["cluster_threshold"], features=FEATURES)
+        samples = sample_prompts(con, {a["entity_id"]: a["account_ids"] for a in alerts}, k=n_sample_prompts)
+        links = _link_kinds(r["clusters"], r["edges"])
+        for a in alerts:
+            a["sample_prompts"] = samples.get(a["entity_id"], [])
+            if a["kind"] == "cluster":
+                a["links"] = links.get(a["entity_id"], {})
+        timelines = _timelines(con, alerts[:5]) if report else {}
+    finally:
+        con.close()
+    seconds = time.perf_counter() - t0
+    scored = r["accounts"].select(["account_id", "n_requests"]).append_column(
+        "score", pa.array(r["account_scores"])).append_column(
+        "cluster_id", r["clusters"].column("cluster_id")).append_column(
+        "flagged", pa.array(np.isin(r["accounts"].column("account_id").to_numpy(zero_copy_only=False),
+                                    sorted({a for al in alerts for a in al["account_ids"]}))))
+    summary = {
+        "logs": [os.fspath(p) for p in logs], "engine": engine, "fpr": fpr,
+        "calibration": "reference" if reference is not None else "self (scanned population, tail-extrapolated)",
+        "account_threshold": round(float(r["account_threshold"]), 4),
+        "cluster_threshold": round(float(r["cluster_threshold"]), 4),
+        "requests": ingest.rows_accepted, "accounts": r["accounts"].num_rows,
+        "clusters_multi": int(sum(1 for c in set(r["clusters"].column("cluster_id").to_pylist())
+                                  if c.startswith("cluster:"))),
+        "edges": r["edges"].num_rows, "alerts": len(alerts),
+        "flagged_accounts": len({a for al in alerts for a in al["account_ids"]}),
+        "ingest": ingest.as_dict(), "seconds": round(seconds, 3), "map_seconds": round(t_map, 3),
+        "requests_per_s": round(ingest.rows_read / max(seconds, 1e-9)),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(),
+    }
+    import pyarrow.parquet as pq
+
+    paths = {"alerts": Path(write_alerts(alerts, out / "alerts.jsonl")), "summary": out / "summary.json",
+             "accounts": out / "accounts.parquet"}
+    paths["summary"].write_text(json.dumps(summary, indent=2) + "\n")
+    pq.write_table(scored, paths["accounts"])
+    if report:
+        from .scan_report import render_scan_report
+
+        paths["report"] = render_scan_report(out / "report.html", summary, alerts, scored, timelines)
+    if ingest.rows_quarantined:
+        paths["quarantine"] = out / "quarantine.jsonl"
+    return ScanResult(out, alerts, summary, scored, ingest, paths)
+
+
+def _link_kinds(clusters: pa.Table, edges: pa.Table) -> dict[str, dict[str, int]]:
+    """Per cluster, how many of its links rest on each kind of evidence (ip24, payment, sync, ...)."""
+    cluster_of = dict(zip(clusters.column("account_id").to_pylist(), clusters.column("cluster_id").to_pylist()))
+    out: dict[str, dict[str, int]] = {}
+    for a, kinds in zip(edges.column("a").to_pylist(), edges.column("kinds").to_pylist()):  # per edge, not row
+        counts = out.setdefault(cluster_of[a], {})
+        for kind in kinds.split(","):
+            counts[kind] = counts.get(kind, 0) + 1
+    return out
+
+
+def _timelines(con, alerts: list[dict[str, Any]]) -> dict[str, tuple[list[float], list[float]]]:
+    """Requests per hour of each alert's accounts (hours since the log's first request)."""
+    if not alerts:
+        return {}
+    keys = [a["alert_id"] for a in alerts for _ in a["account_ids"]]
+    accs = [x for a in alerts for x in a["account_ids"]]
+    con.register("dw_tl", pa.table({"key": keys, "account_id": accs}))
+    try:
+        rows = con.sql("""SELECT key, floor((epoch(timestamp) - (SELECT epoch(min(timestamp)) FROM signatures)) / 3600)
+                          AS h, count(*) FROM signatures JOIN dw_tl USING (account_id) GROUP BY 1, 2 ORDER BY 1, 2""").fetchall()
+    finally:
+        con.unregister("dw_tl")
+    out: dict[str, tuple[list[float], list[float]]] = {}
+    for key, h, c in rows:
+        xs, ys = out.setdefault(key, ([], []))
+        xs.append(float(h))
+        ys.append(float(c))
+    return out

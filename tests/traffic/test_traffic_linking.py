@@ -1,0 +1,46 @@
+"""Account linking: rare shared attributes link accounts, a popular one does not; clusters are components."""
+
+from __future__ import annotations
+
+import pytest
+from traffic_helpers import make_record
+
+from distillwatch.traffic import LinkOptions, from_records, link_accounts, register_signatures, scan
+from distillwatch.traffic._duck import connect
+
+
+def _log():
+    records = []
+    for a in range(80):  # 80 accounts share one popular user agent, each its own ip, card and hour
+        for i in range(3):
+            records.append(make_record(a * 10 + i, account_id=f"acct-{a:03d}", org_id=None,
+                                       ip=f"10.{a}.{i}.1", payment_fingerprint=f"card-{a}",
+                                       user_agent="OpenAI/Python 1.40.0",
+                                       timestamp=f"2026-01-{5 + a // 24:02d}T{a % 24:02d}:{i * 7:02d}:00+00:00"))
+    for i in range(3):  # acct-001 and acct-002 share a card; acct-002 and acct-003 share a rare /24
+        records.append(make_record(5000 + i, account_id="acct-001", payment_fingerprint="card-shared", org_id=None,
+                                   timestamp=f"2026-01-20T01:0{i}:00+00:00"))
+        records.append(make_record(6000 + i, account_id="acct-002", payment_fingerprint="card-shared", org_id=None,
+                                   ip="198.51.100.9", timestamp=f"2026-01-20T05:0{i}:00+00:00"))
+        records.append(make_record(7000 + i, account_id="acct-003", ip="198.51.100.77", org_id=None,
+                                   timestamp=f"2026-01-20T09:0{i}:00+00:00"))
+    return from_records(records)
+
+
+def test_rare_attributes_link_popular_ones_do_not():
+    con = connect()
+    register_signatures(con, _log().to_batches())
+    # 83 accounts: a value shared by two weighs ln(83/2) = 3.7; the popular agent (df 83 > max_df) nothing
+    clusters, edges = link_accounts(con, options=LinkOptions(min_template_requests=10**6, min_weight=3.0))
+    cluster_of = dict(zip(clusters.column("account_id").to_pylist(), clusters.column("cluster_id").to_pylist()))
+    assert cluster_of["acct-001"] == cluster_of["acct-002"] == cluster_of["acct-003"] == "cluster:acct-001"
+    others = {c for a, c in cluster_of.items() if a not in ("acct-001", "acct-002", "acct-003")}
+    assert all(not c.startswith("cluster:") for c in others), "the popular user agent linked accounts"
+    kinds = {tuple(sorted((r["a"], r["b"]))): r["kinds"] for r in edges.to_pylist()}
+    assert "payment" in kinds[("acct-001", "acct-002")] and "ip24" in kinds[("acct-002", "acct-003")]
+    assert set(clusters.column("cluster_size").to_pylist()) == {1, 3}
+
+
+def test_unknown_engine_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="engine"):
+        scan([tmp_path / "x.jsonl"], tmp_path / "out", engine="spark", progress=False)
