@@ -327,6 +327,21 @@ def lab_harvest(
         raise typer.Exit(1)
 
 
+@lab_app.command("zoo")
+def lab_zoo(
+    spec: str = typer.Option("ci", "--spec", help="A packaged spec (ci, default) or a YAML file."),
+    output: Path = typer.Option(..., "--out", "-o", help="The zoo directory (manifest.json, models); re-running resumes."),
+    api: bool = typer.Option(False, "--api", help="Harvest bundled teachers through a local OpenAI-compatible server."),
+):
+    """Build a ground-truth zoo: teachers, harvests, students (several sizes, seeds, rho), siblings and
+    independents, with a manifest of each model's lineage and the student x teacher closeness table."""
+    from .lab import build_zoo
+
+    manifest = build_zoo(spec, output, progress=True, api=api)
+    out.print(manifest.closeness_text())
+    out.print(f"{len(manifest.models)} models; manifest: {Path(output) / 'manifest.json'}")
+
+
 @lab_app.command("traffic")
 def lab_traffic(
     output: Path = typer.Option(..., "--out", "-o", help="The simulated log (Parquet); labels go to LOG.labels.parquet."),
