@@ -123,11 +123,10 @@ def radioactivity(paths: dict[str, Path], wm: list[dict], max_tokens: int, n_wro
             row[mode] = res.to_dict()
             log(f"{name} {mode}: p={res.evidence.p_value:.3g} n={res.evidence.n}")
         if name in ("wm-rho100", "clean-rho100"):
-            scores = model.score([([{"role": "user", "content": r["prompt"]}], r["token_ids"]) for r in wm])
             from distillwatch.watermark import reading_mode_test
+            from distillwatch.watermark.suspect import reading_predictions
 
-            texts = [np.asarray(r["token_ids"]) for r in wm]
-            preds = [np.asarray(s.top_ids) for s in scores]
+            texts, preds = reading_predictions(model, wm)
             wrong = np.array([reading_mode_test(texts, preds, CONFIG.with_key(KEY + 1 + k), model.vocab_size).p_value
                               for k in range(n_wrong)])
             row["wrong_keys"] = {"n": n_wrong, "ks_pvalue": float(stats.kstest(wrong, "uniform").pvalue),

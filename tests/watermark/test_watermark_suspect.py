@@ -97,3 +97,18 @@ def test_radioactivity_cli(tmp_path, suspects, watermarked_records):
     assert record["mode"] == "reading" and record["p_value"] < 1e-6 and record["tokens_read"] == 2400
     html = report.read_text()
     assert "p-value vs tokens read" in html and "<svg" in html and "424242" not in html
+
+
+def test_reading_mode_cuts_the_prompt_when_the_context_overflows(tiny_model):
+    from distillwatch.watermark.suspect import reading_predictions
+
+    rng = np.random.default_rng(3)
+    records = [{"prompt": "word " * 60, "token_ids": rng.integers(3, 290, 240).tolist()},
+               {"prompt": "short", "token_ids": rng.integers(3, 290, 40).tolist()}]
+    texts, preds = reading_predictions(tiny_model, records)
+    assert [p.size for p in preds] == [240, 40]
+    assert (preds[0] >= 0).all() and (preds[1] >= 0).all()
+    full = tiny_model.score([([{"role": "user", "content": "short"}], records[1]["token_ids"])])[0]
+    assert preds[1].tolist() == full.top_ids  # no overflow: the prompt is kept whole
+    res = check_radioactivity(tiny_model, CONFIG, records)
+    assert res.tokens_read == 280 and 0 <= res.evidence.p_value <= 1

@@ -20,7 +20,7 @@ from .config import WatermarkConfig
 from ..evidence import Evidence
 from .radioactivity import generation_mode_test, reading_mode_test
 
-__all__ = ["RadioactivityResult", "check_radioactivity"]
+__all__ = ["RadioactivityResult", "check_radioactivity", "reading_predictions"]
 
 
 @dataclass
@@ -40,6 +40,35 @@ class RadioactivityResult:
 def _prompt(record: dict):
     p = record["prompt"]
     return [{"role": "user", "content": p}] if isinstance(p, str) else p
+
+
+def reading_predictions(suspect: Model, records: Sequence[dict], *, progress: bool = False):
+    """The answers' token arrays and, aligned with them, the suspect's top-1 predictions (teacher forcing)."""
+    texts = [np.asarray(r["token_ids"], dtype=np.int64) for r in records]
+    scores = suspect.score([_reading_item(suspect, r) for r in records], progress=progress)
+    return texts, [_predictions(s.top_ids, t.size) for s, t in zip(scores, texts)]
+
+
+def _reading_item(suspect: Model, record: dict):
+    """(prompt, answer ids) to teacher-force; when they overflow the suspect's context, the prompt is
+    cut from the left (the watermark windows come from the answer, which is kept whole)."""
+    encode, limit = getattr(suspect, "encode_prompt", None), getattr(suspect, "max_length", None)
+    answer = [int(t) for t in record["token_ids"]]
+    if encode is None or limit is None:
+        return (_prompt(record), answer)
+    context = encode(_prompt(record))
+    if len(context) + len(answer) <= limit:
+        return (_prompt(record), answer)
+    keep = max(1, limit - len(answer))
+    return context[-keep:] + answer[: limit - keep]
+
+
+def _predictions(top_ids, n: int) -> np.ndarray:
+    """The suspect's top-1 prediction for each of the answer's n tokens (-1 where it made none)."""
+    if top_ids is None:
+        return np.full(n, -1, dtype=np.int64)
+    pred = np.asarray(top_ids[-n:], dtype=np.int64)
+    return np.concatenate([pred, np.full(n - pred.size, -1, dtype=np.int64)])
 
 
 def _checkpoints(total: int, points: int) -> list[int]:
@@ -68,10 +97,7 @@ def check_radioactivity(
     if not records:
         raise InputError("no watermarked records with token ids to test against")
     if mode == "reading":
-        texts = [np.asarray(r["token_ids"], dtype=np.int64) for r in records]
-        scores = suspect.score([(_prompt(r), r["token_ids"]) for r in records], progress=progress)
-        preds = [np.asarray(s.top_ids if s.top_ids is not None else [-1] * len(t), dtype=np.int64)
-                 for s, t in zip(scores, texts)]
+        texts, preds = reading_predictions(suspect, records, progress=progress)
         run = lambda k: reading_mode_test(texts[:k], preds[:k], config, vocab)  # noqa: E731
         read = np.cumsum([t.size for t in texts])
     elif mode == "generation":
