@@ -112,3 +112,10 @@ def test_reading_mode_cuts_the_prompt_when_the_context_overflows(tiny_model):
     assert preds[1].tolist() == full.top_ids  # no overflow: the prompt is kept whole
     res = check_radioactivity(tiny_model, CONFIG, records)
     assert res.tokens_read == 280 and 0 <= res.evidence.p_value <= 1
+
+
+def test_generation_mode_stays_within_the_context(tiny_model):
+    records = [{"prompt": "word " * 200, "token_ids": [5, 6, 7, 8, 9, 10]},
+               {"prompt": "short", "token_ids": [5, 6, 7, 8, 9, 10]}]
+    res = check_radioactivity(tiny_model, CONFIG, records, mode="generation", max_tokens=300)
+    assert res.mode == "generation" and 0 < res.tokens_read <= 256

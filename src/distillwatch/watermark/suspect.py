@@ -101,11 +101,20 @@ def check_radioactivity(
         run = lambda k: reading_mode_test(texts[:k], preds[:k], config, vocab)  # noqa: E731
         read = np.cumsum([t.size for t in texts])
     elif mode == "generation":
-        answers = suspect.generate([GenerateRequest(_prompt(r), max_tokens=max_tokens) for r in records],
+        encode, limit = getattr(suspect, "encode_prompt", None), getattr(suspect, "max_length", None)
+        prompts = [np.asarray(encode(_prompt(r)), dtype=np.int64) for r in records] if encode else None
+        if prompts is not None and limit is not None:  # keep within the suspect's context
+            fits = [p.size + 8 <= limit for p in prompts]
+            records = [r for r, ok in zip(records, fits) if ok]
+            prompts = [p for p, ok in zip(prompts, fits) if ok]
+            budgets = [min(max_tokens, limit - p.size) for p in prompts]
+            if not records:
+                raise InputError(f"no prompt fits {suspect.model_id}'s context of {limit} tokens")
+        else:
+            budgets = [max_tokens] * len(records)
+        answers = suspect.generate([GenerateRequest(_prompt(r), max_tokens=b) for r, b in zip(records, budgets)],
                                    progress=progress)
         gens = [np.asarray(a.token_ids or [], dtype=np.int64) for a in answers]
-        encode = getattr(suspect, "encode_prompt", None)
-        prompts = [np.asarray(encode(_prompt(r)), dtype=np.int64) for r in records] if encode else None
         reference = [np.asarray(r["token_ids"], dtype=np.int64) for r in records]
         run = lambda k: generation_mode_test(  # noqa: E731
             gens[:k], config, vocab, prompts=prompts[:k] if prompts else None, reference_texts=reference)
