@@ -235,7 +235,7 @@ def _make(cls: type, d: Mapping[str, Any]) -> Any:
 
 
 def _grid(entry: Mapping[str, Any], default_name: Any) -> Iterator[dict[str, Any]]:
-    """One entry per combination of the list-valued fields; `name` may use ``{field}`` placeholders."""
+    """One entry per combination of the list-valued fields; `name` may refer to fields as ``{field}``."""
     keys = [k for k, v in entry.items() if isinstance(v, list)]
     for values in itertools.product(*(entry[k] for k in keys)):
         e = {**entry, **dict(zip(keys, values))}

@@ -41,7 +41,7 @@ HEAD_WORDS = 8
 
 
 def mask_variables(texts: pa.Array) -> pa.Array:
-    """Lowercase `texts` and replace their variable parts by placeholders (`MASKS`); nulls become ''."""
+    """Lowercase `texts` and replace their variable parts by mask tokens (`MASKS`); nulls become ''."""
     out = pc.utf8_lower(pc.fill_null(texts, ""))
     for pattern, replacement in MASKS:
         out = pc.replace_substring_regex(out, pattern, replacement)
