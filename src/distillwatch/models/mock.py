@@ -27,6 +27,9 @@ MOCK_VOCAB = (
 ).split()
 
 
+_WORD_ID = {w: i for i, w in reversed(list(enumerate(MOCK_VOCAB)))}  # first occurrence wins, like list.index
+
+
 def _hash_ints(*parts, n: int) -> np.ndarray:
     seed = int.from_bytes(hashlib.sha256(json.dumps(parts, default=str).encode()).digest()[:8], "little")
     return np.random.default_rng(seed).integers(0, 2**31, size=n)
@@ -47,7 +50,7 @@ class MockModel(BaseModel):
         self.vocab_size = len(MOCK_VOCAB)
 
     def encode(self, text: str) -> list[int]:
-        return [MOCK_VOCAB.index(w) if w in MOCK_VOCAB else len(w) % self.vocab_size for w in text.split()]
+        return [_WORD_ID.get(w, len(w) % self.vocab_size) for w in text.split()]
 
     def _answer(self, r: GenerateRequest) -> list[int]:
         if self.reply is not None:
