@@ -152,22 +152,33 @@ def _text_logprobs(c: Completion, offset: int) -> dict | None:
 
 
 class _Deltas:
-    """Turns a stream of token ids into text deltas, holding back what a stop string might cut."""
+    """Turns a stream of token ids into text deltas, holding back what a stop string might cut.
+
+    Decoding is incremental: each token decodes only a short window (the tokens since the last emitted
+    text, with the previous chunk as context for spacing), not the whole answer again.
+    """
 
     def __init__(self, tokenizer, holdback: int):
         self.tokenizer, self.holdback = tokenizer, holdback
         self.ids: list[int] = []
+        self.text = ""  # decoded so far
+        self.prefix_offset = 0  # ids[prefix_offset:read_offset] are context already in `text`
+        self.read_offset = 0
         self.sent = 0
 
     def push(self, token: int) -> str:
         self.ids.append(token)
-        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
-        if text.endswith("\ufffd"):  # an incomplete UTF-8 character: wait for the next token
+        decode = self.tokenizer.decode
+        prefix = decode(self.ids[self.prefix_offset : self.read_offset], skip_special_tokens=True)
+        window = decode(self.ids[self.prefix_offset :], skip_special_tokens=True)
+        if window.endswith("\ufffd") or len(window) <= len(prefix):  # incomplete character: wait
             return ""
-        ready = len(text) - self.holdback
+        self.text += window[len(prefix) :]
+        self.prefix_offset, self.read_offset = self.read_offset, len(self.ids)
+        ready = len(self.text) - self.holdback
         if ready <= self.sent:
             return ""
-        delta, self.sent = text[self.sent : ready], ready
+        delta, self.sent = self.text[self.sent : ready], ready
         return delta
 
     def finish(self, final_text: str) -> str:
