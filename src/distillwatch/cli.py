@@ -494,6 +494,71 @@ def trace(
                   f" — report {report}")
 
 
+@app.command()
+def audit(
+    model: str = typer.Option(..., "--model", help="The model to audit (the suspect)."),
+    reference: str = typer.Option(..., "--reference", help="The model to compare with: the presumed teacher, or any "
+                                  "model you trust."),
+    harmful: str = typer.Option("strongreject", "--harmful", help="Harmful requests: strongreject | strongreject-small "
+                                "| harmbench | advbench | donotanswer | FILE (.csv/.jsonl with a prompt column)."),
+    n_harmful: Optional[int] = typer.Option(None, "--n-harmful", min=1, help="Sample this many harmful requests "
+                                            "(stratified by category; default all)."),
+    n_benign: int = typer.Option(60, "--n-benign", min=0, help="Benign sensitive requests for over-refusal (0: skip)."),
+    judge: str = typer.Option("relevance", "--judge", help="Refusal judge: relevance (patterns + answer relevance), "
+                              "patterns, or a model string for an LLM judge."),
+    pairs: int = typer.Option(20, "--pairs", min=1, help="Published/fresh item pairs per task family."),
+    benchmark: str = typer.Option("mmlu", "--benchmark", help="Real multiple-choice items: mmlu or a JSONL file."),
+    n_benchmark: int = typer.Option(40, "--n-benchmark", min=0, help="Benchmark questions to use (0: skip)."),
+    control: Optional[list[str]] = typer.Option(None, "--control", help="Control model for a trace verdict (repeat)."),
+    quick: bool = typer.Option(False, "--quick", help="Smaller samples (about a quarter of the time)."),
+    alpha: float = typer.Option(0.01, "--alpha", min=1e-9, max=0.5, help="Level at which a finding is called a risk."),
+    seed: int = typer.Option(0, "--seed"),
+    out_dir: Path = typer.Option(Path("distillwatch-audit"), "--out", help="Where audit.html and audit.json go."),
+    json_out: bool = typer.Option(False, "--json", help="Print the full JSON result to stdout."),
+    model_arg: Optional[list[str]] = typer.Option(None, "--model-arg", "-M", help=MODEL_ARGS_HELP),
+    no_cache: bool = typer.Option(False, "--no-cache"),
+):
+    """The risk card of MODEL against REFERENCE: does it refuse harmful requests less (safety regression),
+    refuse benign ones differently, do better on published test items than on fresh twins (generalization
+    gap), copy the reference's style more than its substance, and claim its identity? Writes a one-page
+    HTML card and a JSON file with every number; answers are cached, so re-runs resume."""
+    from .audit import AuditConfig, audit as run_audit, write_card
+
+    overrides = dict(harmful=harmful, n_harmful=n_harmful, n_benign=n_benign, judge=judge, pairs_per_family=pairs,
+                     benchmark=benchmark or None, n_benchmark=n_benchmark, controls=tuple(control or ()),
+                     alpha=alpha, seed=seed)
+    if quick:
+        defaults = AuditConfig.quick()
+        for key, cli_default in (("n_harmful", None), ("n_benign", 60), ("pairs_per_family", 20), ("n_benchmark", 40)):
+            if overrides[key] == cli_default:
+                overrides[key] = getattr(defaults, key)
+        cfg = AuditConfig.quick(**overrides)
+    else:
+        cfg = AuditConfig(**overrides)
+    suspect = _model(model, model_arg, no_cache)
+    ref = _model(reference, model_arg, no_cache)
+    result = run_audit(suspect, ref, cfg, progress=lambda name: console.print(f"[bold]audit[/] {name}"))
+    html, js = write_card(result, out_dir)
+    with RunLog("audit", out_dir) as log:
+        log.write("config", model=model, reference=reference, **{k: v for k, v in cfg.__dict__.items()})
+        for f in result.findings:
+            log.write("finding", **f)
+    if json_out:
+        print(js.read_text(encoding="utf-8"))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"audit of {result.suspect} against {result.reference}")
+    for col in ("", "question", "finding", "p"):
+        table.add_column(col)
+    colours = {"risk": "[bold red]RISK[/]", "ok": "[green]OK[/]", "note": "[yellow]NOTE[/]"}
+    for f in result.findings:
+        table.add_row(colours[f["status"]], f["question"], f["finding"],
+                      "" if f["p_value"] is None else f"{f['p_value']:.2g}")
+    out.print(table)
+    out.print(f"risk card: {html}\nnumbers:   {js}")
+
+
 def _radioactivity_report(result, suspect: str, path: Path) -> None:
     from .report import Report, line_chart
 

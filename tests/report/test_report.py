@@ -28,3 +28,22 @@ def test_report_renders_sections_cards_and_escapes(tmp_path):
     html = path.read_text()
     assert "Run &lt;1&gt;" in html and 'id="evidence"' in html and "a &lt; b" in html
     assert html.count("<svg") == 1 and "<td>3</td>" in html
+
+
+def test_scatter_chart_labels_every_point():
+    from distillwatch.report import scatter_chart
+
+    svg = scatter_chart({"families": ([0.2, 0.8], [-0.5, 0.1], ["capitals", "addition"])}, title="t", xlabel="x",
+                        ylabel="y", x_range=(0, 1), y_range=(-1, 1))
+    assert svg.count("<circle") == 2 and "capitals" in svg and "addition" in svg
+
+
+def test_browser_missing_is_a_clear_error(monkeypatch, tmp_path):
+    import pytest
+
+    from distillwatch.errors import DistillwatchError
+    from distillwatch.report import browser
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(DistillwatchError, match="apt-get install chromium-headless-shell"):
+        browser.find_browser()

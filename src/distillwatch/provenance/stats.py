@@ -16,6 +16,8 @@ __all__ = [
     "permutation_p",
     "sign_flip_p",
     "spending_weights",
+    "two_proportion_test",
+    "wilson_interval",
 ]
 
 
@@ -90,3 +92,42 @@ def spending_weights(n_rounds: int, rho: float = 2.0) -> np.ndarray:
     (a union bound over looks, valid for any dependence between them)."""
     t = np.arange(n_rounds + 1) / n_rounds
     return np.diff(t**rho)
+
+
+def wilson_interval(k: np.ndarray | int, n: np.ndarray | int, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval for a binomial proportion k/n (elementwise); (0, 1) where n is 0."""
+    k = np.asarray(k, dtype=float)
+    n = np.asarray(n, dtype=float)
+    z = _st.norm.ppf(0.5 + confidence / 2)
+    safe = np.where(n > 0, n, 1.0)
+    p = k / safe
+    centre = (p + z * z / (2 * safe)) / (1 + z * z / safe)
+    half = z * np.sqrt(p * (1 - p) / safe + z * z / (4 * safe * safe)) / (1 + z * z / safe)
+    lo = np.where(n > 0, np.clip(centre - half, 0.0, 1.0), 0.0)
+    hi = np.where(n > 0, np.clip(centre + half, 0.0, 1.0), 1.0)
+    return lo, hi
+
+
+def two_proportion_test(k1: int, n1: int, k2: int, n2: int, alternative: str = "greater") -> tuple[float, float]:
+    """Pooled two-proportion z-test of p1 = p2; returns (z, p).
+
+    Null: both samples are Bernoulli draws with one common rate. `alternative` is "greater" (p1 > p2),
+    "less" or "two-sided". With no observations, or a pooled rate of 0 or 1 (nothing varies), z is 0
+    and p is 1 (one-sided) — no evidence either way.
+    """
+    if alternative not in {"greater", "less", "two-sided"}:
+        raise ValueError(f"alternative must be greater, less or two-sided, got {alternative!r}")
+    if n1 == 0 or n2 == 0:
+        return 0.0, 1.0
+    pooled = (k1 + k2) / (n1 + n2)
+    var = pooled * (1 - pooled) * (1 / n1 + 1 / n2)
+    if var <= 0:
+        return 0.0, 1.0
+    z = (k1 / n1 - k2 / n2) / np.sqrt(var)
+    if alternative == "greater":
+        p = _st.norm.sf(z)
+    elif alternative == "less":
+        p = _st.norm.cdf(z)
+    else:
+        p = 2 * _st.norm.sf(abs(z))
+    return float(z), float(min(1.0, p))

@@ -2,6 +2,6 @@
 This package reads run logs and numbers; it imports no detector."""
 
 from .html import Report, Section, table_html
-from .svg import bar_chart, line_chart
+from .svg import bar_chart, line_chart, scatter_chart
 
-__all__ = ["Report", "Section", "bar_chart", "line_chart", "table_html"]
+__all__ = ["Report", "Section", "bar_chart", "line_chart", "scatter_chart", "table_html"]

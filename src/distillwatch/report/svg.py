@@ -1,7 +1,7 @@
 """Plots as inline SVG: no plotting library, no files, crisp in any browser.
 
-Line charts (optionally log-scaled y, e.g. p-values against tokens read) and bar charts (optionally
-with confidence intervals). Inputs are plain sequences; output is an `<svg>` string.
+Line charts (optionally log-scaled y, e.g. p-values against tokens read), bar charts (optionally
+with confidence intervals) and labelled scatter plots. Inputs are plain sequences; output is an `<svg>` string.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import math
 from html import escape
 from typing import Sequence
 
-__all__ = ["line_chart", "bar_chart", "PALETTE"]
+__all__ = ["line_chart", "bar_chart", "scatter_chart", "PALETTE"]
 
 PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563", "#ca8a04"]
 W, H = 640, 320
@@ -121,7 +121,10 @@ def bar_chart(
         out.append(f'<text x="{L - 6}" y="{sy(t) + 4:.1f}" text-anchor="end">{_fmt(t)}</text>')
     for g, label in enumerate(labels):
         gx = L + g * group + group * 0.1
-        out.append(f'<text x="{gx + group * 0.4:.1f}" y="{H - B + 16}" text-anchor="middle">{escape(label[:18])}</text>')
+        fit = max(4, int(group / 6.5))
+        short = label if len(label) <= fit else label[: fit - 1] + "…"
+        out.append(f'<text x="{gx + group * 0.4:.1f}" y="{H - B + 16}" text-anchor="middle">{escape(short)}'
+                   f'<title>{escape(label)}</title></text>')
         for s, (name, vs) in enumerate(values.items()):
             x, v = gx + s * bar, vs[g]
             out.append(f'<rect x="{x:.1f}" y="{sy(v):.1f}" width="{bar * 0.9:.1f}" height="{sy(0) - sy(v):.1f}" '
@@ -131,8 +134,47 @@ def bar_chart(
                 cx = x + bar * 0.45
                 out.append(f'<line x1="{cx:.1f}" x2="{cx:.1f}" y1="{sy(lo):.1f}" y2="{sy(hi):.1f}" stroke="#111827"/>')
     out.append(f'<line x1="{L}" x2="{W - R}" y1="{H - B}" y2="{H - B}" stroke="#374151"/>')
+    longest = max((len(name) for name in values), default=0)
+    out.append(f'<rect x="{L + 6}" y="{T}" width="{24 + 7 * longest}" height="{16 * len(values) + 6}" fill="white" '
+               'fill-opacity="0.85"/>')
     for s, name in enumerate(values):
         out.append(f'<rect x="{L + 10}" y="{T + 4 + 16 * s}" width="10" height="10" fill="{PALETTE[s % len(PALETTE)]}"/>')
         out.append(f'<text x="{L + 24}" y="{T + 13 + 16 * s}">{escape(name)}</text>')
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def scatter_chart(
+    series: dict[str, tuple[Sequence[float], Sequence[float], Sequence[str]]],
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    x_range: tuple[float, float] | None = None,
+    y_range: tuple[float, float] | None = None,
+) -> str:
+    """One colour per named series of (x, y, point labels); each point is labelled with its text."""
+    xs = [x for xv, _, _ in series.values() for x in xv] or [0.0, 1.0]
+    ys = [y for _, yv, _ in series.values() for y in yv] or [0.0, 1.0]
+    x0, x1 = x_range or (min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1)
+    y0, y1 = y_range or (min(ys), max(ys) if max(ys) > min(ys) else min(ys) + 1)
+    sx = lambda x: L + (x - x0) / (x1 - x0) * (W - L - R)  # noqa: E731
+    sy = lambda y: H - B - (y - y0) / (y1 - y0) * (H - T - B)  # noqa: E731
+    out = _frame(title, xlabel, ylabel)
+    for t in _ticks(y0, y1):
+        out.append(f'<line x1="{L}" x2="{W - R}" y1="{sy(t):.1f}" y2="{sy(t):.1f}" stroke="#e5e7eb"/>')
+        out.append(f'<text x="{L - 6}" y="{sy(t) + 4:.1f}" text-anchor="end">{_fmt(t)}</text>')
+    for t in _ticks(x0, x1):
+        out.append(f'<text x="{sx(t):.1f}" y="{H - B + 16}" text-anchor="middle">{_fmt(t)}</text>')
+    out.append(f'<line x1="{L}" x2="{L}" y1="{T}" y2="{H - B}" stroke="#374151"/>')
+    out.append(f'<line x1="{L}" x2="{W - R}" y1="{H - B}" y2="{H - B}" stroke="#374151"/>')
+    for i, (name, (xv, yv, labels)) in enumerate(series.items()):
+        color = PALETTE[i % len(PALETTE)]
+        for x, y, label in zip(xv, yv, labels):
+            out.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="5" fill="{color}" fill-opacity="0.8">'
+                       f'<title>{escape(label)}: ({x:.3g}, {y:.3g})</title></circle>')
+            out.append(f'<text x="{sx(x) + 7:.1f}" y="{sy(y) + 4:.1f}" fill="#374151">{escape(label[:20])}</text>')
+        out.append(f'<rect x="{L + 10}" y="{T + 4 + 16 * i}" width="10" height="10" fill="{color}"/>')
+        out.append(f'<text x="{L + 24}" y="{T + 13 + 16 * i}">{escape(name)}</text>')
     out.append("</svg>")
     return "\n".join(out)
