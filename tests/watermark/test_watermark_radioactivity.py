@@ -140,6 +140,19 @@ def test_generation_mode_excludes_prompt_windows():
     assert honest.p_value > 0.01 and honest.details["after_prompt_filter"] < honest.details["tuples"]
 
 
+def test_generation_mode_filters_each_generation_by_its_own_prompt_only():
+    rng = np.random.default_rng(7)
+    gens = [rng.integers(0, V, size=50) for _ in range(3)]
+    # prompt 0 holds every token of generation 1 (which never saw it); prompts 1 and 2 are disjoint noise
+    prompts = [gens[1].copy(), rng.integers(0, V, size=5), rng.integers(0, V, size=5)]
+    ev = generation_mode_test(gens, LEFT, V, prompts=prompts)
+    assert ev.details["after_prompt_filter"] >= ev.details["tuples"] - 10
+    own = generation_mode_test(gens, LEFT, V, prompts=[gens[0].copy(), gens[1].copy(), gens[2].copy()])
+    assert own.details["after_prompt_filter"] == 0
+    with pytest.raises(ValueError, match="one prompt per generation"):
+        generation_mode_test(gens, LEFT, V, prompts=prompts[:2])
+
+
 def test_generation_mode_filter_phi_keeps_windows_frequent_in_our_data():
     rng = np.random.default_rng(6)
     common = rng.integers(0, V, size=40)  # windows the provider's watermarked data is full of

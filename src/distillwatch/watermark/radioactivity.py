@@ -121,24 +121,29 @@ def generation_mode_test(
 ) -> Evidence:
     """Radioactivity in generation mode (closed model): score the suspect's own generations.
 
-    generations: the suspect's generated token sequences (without the prompts). Tuples whose
-    window occurs in any prompt are excluded. With `reference_texts` (the provider's watermarked
+    generations: the suspect's generated token sequences (without the prompts); prompts: the token
+    ids of the prompt each generation answered. Tuples whose window occurs in the generation's own
+    prompt are excluded. With `reference_texts` (the provider's watermarked
     data), only windows seen there at least `min_window_count` times are kept (filter phi).
 
     Null hypothesis: the suspect was not trained on text watermarked with this key, so its
     generated tokens are independent of the key and each distinct (window, token) tuple whose window
-    it did not read in its prompt is green with probability int(V*gamma)/V (KGW; exact binomial
+    it did not read in its own prompt is green with probability int(V*gamma)/V (KGW; exact binomial
     tail) or has an Exp(1) score (Gumbel; exact Gamma tail).
     """
     seqs = as_sequences(generations)
     w = config.window_width
-    grams, _, _ = ngrams(seqs, w + 1)
+    grams, rows, _ = ngrams(seqs, w + 1)
     windows, tokens = grams[:, :w], grams[:, w]
     keep = np.ones(windows.shape[0], dtype=bool)
     details: dict = {"tuples": int(windows.shape[0])}
     if prompts is not None and len(prompts):
-        prompt_windows, _, _ = ngrams(as_sequences(prompts), w)
-        ids, prompt_ids = row_ids(windows, prompt_windows)
+        # a window the suspect read in its own prompt could be copied from it; other prompts it never saw
+        prompt_seqs = as_sequences(prompts)
+        if len(prompt_seqs) != len(seqs):
+            raise ValueError(f"{len(prompt_seqs)} prompts for {len(seqs)} generations: give one prompt per generation")
+        prompt_windows, prompt_rows, _ = ngrams(prompt_seqs, w)
+        ids, prompt_ids = row_ids(np.column_stack([rows, windows]), np.column_stack([prompt_rows, prompt_windows]))
         keep &= ~np.isin(ids, prompt_ids)
         details["after_prompt_filter"] = int(keep.sum())
     if reference_texts is not None:
