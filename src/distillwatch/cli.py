@@ -200,14 +200,28 @@ def gateway(
     log_dir: Path = typer.Option(Path("gateway-logs"), "--log-dir", help="Durable request log (JSONL, rotated to Parquet)."),
     policy: Optional[Path] = typer.Option(None, "--policy", help="Policy YAML: logprobs, watermark, limits, actions."),
     name: Optional[str] = typer.Option(None, "--name", help="Model name clients see."),
+    reference: Optional[list[Path]] = typer.Option(None, "--reference", help="Benign history log(s) to calibrate "
+                                                   "live scoring on (repeatable). With it, accounts are scored live "
+                                                   "by scan's own features and linking; without, by request volume."),
+    fpr: float = typer.Option(0.001, "--fpr", min=1e-6, max=0.5, help="Benign false-positive rate of live alerts."),
 ):
     """The front door: an OpenAI-compatible gateway that authenticates keys, enforces the policy
     (logprobs caps, forced watermarking, rate limits, actions on live scores) and logs every request
     durably in the traffic schema, ready for `distillwatch scan`."""
     from .gateway.service import run_gateway
 
+    scorer = None
+    if reference:
+        from .gateway.live_scan import ScanScorer
+        from .traffic import fit_reference
+
+        missing = [str(p) for p in reference if not p.exists()]
+        if missing:
+            raise InputError(f"reference log not found: {', '.join(missing)}")
+        scorer = ScanScorer(fit_reference(list(reference), fpr=fpr), fpr=fpr)
+        console.print(f"live scoring: scan features, calibrated on {len(reference)} benign log(s) at fpr {fpr:g}")
     console.print(f"gateway on http://{host}:{port}/v1 → {upstream} (log: {log_dir})")
-    run_gateway(upstream, port=port, host=host, log_dir=log_dir, policy_path=policy, served_name=name)
+    run_gateway(upstream, port=port, host=host, log_dir=log_dir, policy_path=policy, served_name=name, scorer=scorer)
 
 
 keys_app = typer.Typer(help="API keys of the gateway's accounts (stored only as salted hashes).",

@@ -254,3 +254,28 @@ def test_oversized_and_malformed_requests_are_4xx_and_logged(gateway, keys):
     assert client(srv, key).chat.completions.create(model="m", messages=CHAT, max_tokens=2)  # still serving
     statuses = sorted(r["status"] for r in srv.gw.log.read_all().to_pylist())
     assert statuses == sorted([s for m, p, _, s, _ in BAD_REQUESTS if p != "/nowhere" and m == "POST"] + [200])
+
+
+def test_client_ip_from_x_forwarded_for_only_behind_a_trusted_proxy(gateway, keys):
+    key = keys.create("acct-ip")
+    body = {"model": "m", "messages": CHAT, "max_tokens": 2}
+    headers = {"Authorization": f"Bearer {key}", "X-Forwarded-For": "203.0.113.7, 10.0.0.1"}
+    ips = []
+    for proxies in (["127.0.0.1"], []):
+        srv = gateway(policy={"trusted_proxies": proxies})
+        assert httpx.post(srv.base_url + "/chat/completions", json=body, headers=headers).status_code == 200
+        srv.stop()
+        ips.append(pq.read_table(list(srv.log_dir.glob("requests-*.parquet"))).column("ip").to_pylist())
+    assert ips == [["203.0.113.7"], ["127.0.0.1"]]
+
+
+def test_scan_scorer_plugs_into_the_gateway(gateway, keys, tmp_path):
+    from distillwatch.gateway import ScanScorer
+
+    scorer = ScanScorer(None, min_accounts=1, refresh_every=1, background=False)
+    srv = gateway(scorer=scorer)
+    key = keys.create("acct-s")
+    for _ in range(3):
+        client(srv, key).chat.completions.create(model="m", messages=CHAT, max_tokens=2)
+    assert scorer.refreshes >= 2 and "acct-s" in scorer.verdicts()
+    assert srv.gw.accounts["acct-s"].action in {"allow", "flag", "throttle", "block"}

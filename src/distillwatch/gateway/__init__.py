@@ -6,6 +6,7 @@ from .app import AccountState, create_gateway_app
 from .engine import BatchingEngine, EngineStats
 from .keys import ApiKey, KeyStore, create_key, list_keys, revoke_key
 from .live import LiveScorer, RateLimiter, Verdict, WindowScorer
+from .live_scan import ScanScorer
 from .openai_api import ApiError, ServerLimits, create_app, parse_generate_request
 from .policy import Policy, load_policy
 from .reasoning import ReasoningFilter, filter_reasoning
@@ -33,6 +34,7 @@ __all__ = [
     "Upstream",
     "UpstreamResponse",
     "Verdict",
+    "ScanScorer",
     "WindowScorer",
     "build_app",
     "build_gateway",

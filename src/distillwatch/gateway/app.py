@@ -298,7 +298,8 @@ class _Gateway:
         record: dict[str, Any] = {
             "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(),
             "request_id": ("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex[:24],
-            "endpoint": request.url.path, "ip": request.client.host if request.client else None,
+            "endpoint": request.url.path, "ip": self.policy.client_ip(request.client.host if request.client else None,
+                                        request.headers.get("x-forwarded-for")),
             "user_agent": request.headers.get("user-agent"), "model": None,
         }
         try:

@@ -4,8 +4,8 @@ A `LiveScorer` sees every logged request (`observe(record) -> Verdict`); the gat
 account's latest verdict and applies its action to the account's next requests: allow, flag (served,
 marked in the admin view and metrics), throttle (a lower request rate; 429 with Retry-After beyond it),
 block (403). A verdict without an action gets one from the policy's score thresholds.
-`WindowScorer` is the built-in scorer; a scorer built on `distillwatch.traffic` features plugs in the
-same way.
+`WindowScorer` scores request volume alone; `live_scan.ScanScorer` runs `scan`'s features, linking and
+calibrated benign model on a sliding window (what `distillwatch gateway --reference LOG` uses).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class WindowScorer:
     """max(requests / `requests`, tokens / `tokens`) over the last `window_s` seconds, capped at 1.
 
     The budgets are how much one account may reasonably use in a window; an account at its budget
-    scores 1. A transparent stand-in until scoring by `scan` features is wired in.
+    scores 1. The default when no benign history is given to calibrate `ScanScorer` on.
     """
 
     def __init__(self, window_s: float = 600.0, requests: int = 1000, tokens: int = 1_000_000):

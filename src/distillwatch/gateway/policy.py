@@ -10,6 +10,7 @@
     accounts:  {acct-big: {requests_per_minute: 600, tokens_per_minute: 2000000}}
     admin_token: env:DW_ADMIN_TOKEN
     upstream_api_key: env:UPSTREAM_KEY
+    trusted_proxies: [127.0.0.1]                                # take the client IP from X-Forwarded-For
 
 Raw log-probabilities are those of the model *before* the watermark, so they leak the unwatermarked
 distribution: `cap` bounds `top_logprobs` (and `logprobs` of `/v1/completions`), `strip` removes them,
@@ -18,6 +19,9 @@ and `echo` (teacher-forced scoring of any text) is refused unless allowed. The w
 aliases in `watermark.opt_out_fields`) is stripped at ingress unless the key is trusted and
 `trusted_opt_out` is true. Untrusted requests are forwarded with only the fields in `FORWARDED_FIELDS`.
 Secrets (`key=env:...`, `admin_token`, `upstream_api_key`) may name an environment variable.
+Behind a reverse proxy, list its addresses in `trusted_proxies`: for connections from them the client IP
+logged (and used to link accounts) is the first address of `X-Forwarded-For`; from anyone else the
+header is ignored, so clients cannot choose the IP they are logged under.
 """
 
 from __future__ import annotations
@@ -174,6 +178,7 @@ class Policy:
     accounts: Mapping[str, LimitsPolicy] = field(default_factory=dict)
     admin_token: str | None = field(default=None, repr=False)
     upstream_api_key: str | None = field(default=None, repr=False)
+    trusted_proxies: frozenset[str] = frozenset()
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None) -> Policy:
@@ -193,9 +198,21 @@ class Policy:
             values["accounts"][str(account)] = replace(base, **dict(overrides or {}))
         values["admin_token"] = _secret(data.get("admin_token"))
         values["upstream_api_key"] = _secret(data.get("upstream_api_key"))
+        proxies = data.get("trusted_proxies") or []
+        if isinstance(proxies, str) or not all(isinstance(p, str) for p in proxies):
+            raise InputError("policy: 'trusted_proxies' must be a list of IP addresses")
+        values["trusted_proxies"] = frozenset(proxies)
         policy = cls(**values)
         policy.watermark.parsed()  # fail at load time, not on the first request
         return policy
+
+    def client_ip(self, peer: str | None, forwarded_for: str | None) -> str | None:
+        """The client address to log: the first `X-Forwarded-For` hop when the peer is a trusted proxy."""
+        if peer in self.trusted_proxies and forwarded_for:
+            first = forwarded_for.split(",")[0].strip()
+            if first:
+                return first
+        return peer
 
     def limits_for(self, account_id: str) -> LimitsPolicy:
         return self.accounts.get(account_id, self.limits)

@@ -38,7 +38,8 @@ def build_app(
 
 def run_server(app: Any, host: str = "127.0.0.1", port: int = 8000, log_level: str = "warning") -> None:
     uvicorn = require("uvicorn", "gateway")
-    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5,
+                proxy_headers=False)  # the client address is the policy's to decide (trusted_proxies)
 
 
 class BackgroundServer:
@@ -48,7 +49,7 @@ class BackgroundServer:
         uvicorn = require("uvicorn", "gateway")
         self.host, self.port = host, port or free_port(host)
         config = uvicorn.Config(app, host=self.host, port=self.port, log_level="warning",
-                                timeout_graceful_shutdown=2)
+                                timeout_graceful_shutdown=2, proxy_headers=False)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
