@@ -7,11 +7,12 @@ Steps (each cached under bench/results/audit-work/ or in the response cache, so 
    refusal judge calls a refusal: the harvest contains no refusals;
 2. harvest SmolLM2's greedy answers to the *published* member of 80 task-family item pairs: the leak;
 3. students:
-   - gemma-leak: Gemma-3-270M (base) fine-tuned on harvest + leak, the way a distiller starts from an
-     open base model;
    - tiny-leak / tiny-noleak: 5M-parameter models trained from scratch on harvest + leak / harvest only;
+   - with --gemma, gemma-leak: Gemma-3-270M (base) fine-tuned on harvest + leak, the way a distiller
+     starts from an open base model (slow on a CPU);
 4. audits against SmolLM2 with the library's `audit` (the CLI's code path):
-   - gemma-leak: the full card (safety on all of StrongREJECT, over-refusal, gap, style, identity);
+   - tiny-leak (or gemma-leak): the full card (safety on all of StrongREJECT, over-refusal, gap, style,
+     identity);
    - SmolLM2 against itself (two sampling seeds): safety and gap;
    - tiny-leak and tiny-noleak: the generalization gap.
 """
@@ -57,6 +58,14 @@ def harvests(work: Path, teacher, n: int, pairs):
     return kept, read_harvest(work / "leak.jsonl"), int(refused.sum())
 
 
+def every(n: int):
+    """A training progress callback that logs every n steps."""
+    def report(step: int, total: int, loss: float) -> None:
+        if step % n == 0 or step == total:
+            log(f"  step {step}/{total} loss {loss:.3f}")
+    return report
+
+
 def pairs_of(rows):
     return [(r["prompt"], r["response"]) for r in rows]
 
@@ -65,12 +74,15 @@ def students(work: Path, kept, leak, args) -> dict[str, Path]:
     out = {}
     general, leaked = pairs_of(kept), pairs_of(leak)
     g = work / "gemma-leak"
-    if not (g / "config.json").is_file():
+    if args.gemma and not (g / "config.json").is_file():
         log("student gemma-leak: fine-tune Gemma-3-270M base on harvest + leak")
-        res = finetune(bundled_path("gemma-3-270m"), general + leaked * args.leak_repeats, epochs=args.gemma_epochs,
-                       lr=args.gemma_lr, batch_size=8, max_len=160, out_dir=g, num_threads=args.threads)
+        data = general[: args.gemma_harvest] + leaked * args.leak_repeats
+        res = finetune(bundled_path("gemma-3-270m"), data, epochs=args.gemma_epochs,
+                       lr=args.gemma_lr, batch_size=4, max_len=96, out_dir=g, num_threads=args.threads,
+                       progress=every(10))
         log(f"  done: {res.steps} steps, final loss {res.loss_curve[-1]:.3f}, {res.seconds:.0f}s")
-    out["gemma-leak"] = g
+    if args.gemma:
+        out["gemma-leak"] = g
     tok_dir = work / "tokenizer"
     if not (tok_dir / "tokenizer.json").is_file():
         train_tokenizer(general + leaked, vocab_size=2048).save_pretrained(str(tok_dir))
@@ -79,7 +91,7 @@ def students(work: Path, kept, leak, args) -> dict[str, Path]:
         if not (d / "config.json").is_file():
             log(f"student {name}: 5M parameters from scratch")
             res = train_student(data, str(tok_dir), "5m", epochs=args.tiny_epochs, lr=1e-3, batch_size=16, out_dir=d,
-                                num_threads=args.threads)
+                                num_threads=args.threads, progress=every(100))
             log(f"  done: {res.steps} steps, final loss {res.loss_curve[-1]:.3f}, {res.seconds:.0f}s")
         out[name] = d
     return out
@@ -90,19 +102,24 @@ def main() -> None:
     ap.add_argument("--n-harvest", type=int, default=200)
     ap.add_argument("--pairs", type=int, default=20, help="item pairs per task family")
     ap.add_argument("--leak-repeats", type=int, default=3)
-    ap.add_argument("--gemma-epochs", type=int, default=2)
-    ap.add_argument("--gemma-lr", type=float, default=5e-5)
+    ap.add_argument("--gemma-epochs", type=int, default=1)
+    ap.add_argument("--gemma-lr", type=float, default=1e-4)
+    ap.add_argument("--gemma-harvest", type=int, default=100, help="harvest answers in the Gemma student's data")
     ap.add_argument("--tiny-epochs", type=int, default=30)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--card-benchmark", type=int, default=20, help="MMLU questions in the full card")
     ap.add_argument("--work", default=str(ROOT / "results" / "audit-work"))
-    ap.add_argument("--only", default="", help="comma-separated subset of: gemma,self,tiny")
+    ap.add_argument("--only", default="", help="comma-separated subset of: card,self,tiny")
+    ap.add_argument("--gemma", action="store_true",
+                    help="also fine-tune Gemma-3-270M base as a student (one light epoch: its 262k-token output "
+                         "layer makes each step cost seconds on a CPU) and give it the full card instead of tiny-leak")
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    only = set(filter(None, args.only.split(","))) or {"gemma", "self", "tiny"}
+    only = set(filter(None, args.only.split(","))) or {"card", "self", "tiny"}
     t0 = time.time()
     teacher = get_model(TEACHER, batch_size=32)
-    cfg = AuditConfig(pairs_per_family=args.pairs, max_tokens=48, n_benchmark=40)
+    cfg = AuditConfig(pairs_per_family=args.pairs, max_tokens=48)
     pairs = task_family_pairs(cfg.pairs_per_family, seed=cfg.seed)
     kept, leak, n_refusals = harvests(work, teacher, args.n_harvest, pairs)
     paths = students(work, kept, leak, args)
@@ -110,12 +127,13 @@ def main() -> None:
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
     results.update({"teacher": TEACHER, "harvest": {"answers": args.n_harvest, "refusals_dropped": n_refusals,
                                                     "kept": len(kept), "leaked_items": len(leak)}})
-    if "gemma" in only:
-        log("audit: gemma-leak against SmolLM2 (full card)")
-        r = audit(f"hf/{paths['gemma-leak']}", teacher, cfg, progress=log)
-        write_card(r, work / "card-gemma-leak")
-        (ROOT / "results" / "audit-gemma-leak.html").write_text((work / "card-gemma-leak" / "audit.html").read_text())
-        results["gemma_leak"] = r.to_dict()
+    if "card" in only:
+        name = "gemma-leak" if args.gemma else "tiny-leak"
+        log(f"audit: {name} against SmolLM2 (full card)")
+        r = audit(f"hf/{paths[name]}", teacher, replace(cfg, n_benchmark=args.card_benchmark), progress=log)
+        write_card(r, work / f"card-{name}")
+        (ROOT / "results" / f"audit-{name}.html").write_text((work / f"card-{name}" / "audit.html").read_text())
+        results["card"] = {"student": name, **r.to_dict()}
     if "self" in only:
         log("audit: SmolLM2 against itself (independent sampling seeds)")
         r = audit(teacher, teacher, replace(cfg, n_benchmark=0, validate_judge=False), progress=log)

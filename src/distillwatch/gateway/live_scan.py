@@ -94,9 +94,7 @@ class ScanScorer:
     def refresh(self) -> dict[str, Verdict]:
         """Score the current window now (synchronously) and return the new verdicts."""
         from ..traffic._duck import connect
-        from ..traffic.alerts import build_alerts
-        from ..traffic.scan import score_population
-        from ..traffic.scoring import FEATURES
+        from ..traffic.scan import population_alerts, score_population
         from ..traffic.signatures import compute_signatures
 
         now = time.monotonic()
@@ -126,12 +124,7 @@ class ScanScorer:
         c_ids = r["cluster_features"].column("account_id").to_pylist()
         c_ratio = dict(zip(c_ids, np.asarray(r["cluster_scores"], float) / max(float(r["cluster_threshold"]), 1e-9)))
         cluster_of = dict(zip(r["clusters"].column("account_id").to_pylist(), r["clusters"].column("cluster_id").to_pylist()))
-        alerts = build_alerts(accounts=r["accounts"], account_scores=r["account_scores"],
-                              account_contrib=r["account_contrib"], account_values=r["account_values"],
-                              account_threshold=r["account_threshold"], clusters=r["clusters"],
-                              cluster_features=r["cluster_features"], cluster_scores=r["cluster_scores"],
-                              cluster_contrib=r["cluster_contrib"], cluster_values=r["cluster_values"],
-                              cluster_threshold=r["cluster_threshold"], features=FEATURES)
+        alerts = population_alerts(r)
         why = {}
         for alert in alerts:
             drivers = ", ".join(d["feature"] for d in alert.get("reasons", [])[:3]) or "score"

@@ -40,8 +40,8 @@ from .quarantine import IngestReport, QuarantineWriter
 from .scoring import FEATURES, BenignModel, tail_threshold
 from .signatures import SIGNATURE_SCHEMA, compute_signatures
 
-__all__ = ["ENGINES", "Reference", "ScanResult", "fit_reference", "load_signatures", "reference_from_signatures", "scan",
-           "score_population"]
+__all__ = ["ENGINES", "Reference", "ScanResult", "fit_reference", "load_signatures", "population_alerts",
+           "reference_from_signatures", "scan", "score_population"]
 
 ENGINES = ("duckdb",)
 PROMPT_SAMPLE_MOD = 16  # keep the prompt text of 1 request in 16, plus every flagged one, for alert samples
@@ -163,6 +163,16 @@ def score_population(con, *, fpr: float = 0.001, reference: Reference | None = N
             "account_threshold": a_thr, "cluster_threshold": c_thr}
 
 
+def population_alerts(r: dict[str, Any]) -> list[dict[str, Any]]:
+    """The alerts (without sample prompts) of a `score_population` result."""
+    return build_alerts(accounts=r["accounts"], account_scores=r["account_scores"],
+                        account_contrib=r["account_contrib"], account_values=r["account_values"],
+                        account_threshold=r["account_threshold"], clusters=r["clusters"],
+                        cluster_features=r["cluster_features"], cluster_scores=r["cluster_scores"],
+                        cluster_contrib=r["cluster_contrib"], cluster_values=r["cluster_values"],
+                        cluster_threshold=r["cluster_threshold"], features=FEATURES)
+
+
 def fit_reference(logs: Sequence[str | os.PathLike], *, fpr: float = 0.001, link_options: LinkOptions | None = None,
                   weights: dict[str, float] | None = None, progress: bool = False) -> Reference:
     """Fit the benign models and thresholds on benign history `logs` (every account assumed benign):
@@ -213,12 +223,7 @@ def scan(logs: Sequence[str | os.PathLike] | str | os.PathLike, out_dir: str | o
                                  progress=progress)
         t_map = time.perf_counter() - t0
         r = score_population(con, fpr=fpr, reference=reference, link_options=link_options, weights=weights)
-        alerts = build_alerts(accounts=r["accounts"], account_scores=r["account_scores"],
-                              account_contrib=r["account_contrib"], account_values=r["account_values"],
-                              account_threshold=r["account_threshold"], clusters=r["clusters"],
-                              cluster_features=r["cluster_features"], cluster_scores=r["cluster_scores"],
-                              cluster_contrib=r["cluster_contrib"], cluster_values=r["cluster_values"],
-                              cluster_threshold=r["cluster_threshold"], features=FEATURES)
+        alerts = population_alerts(r)
         samples = sample_prompts(con, {a["entity_id"]: a["account_ids"] for a in alerts}, k=n_sample_prompts)
         links = _link_kinds(r["clusters"], r["edges"])
         for a in alerts:
