@@ -26,7 +26,7 @@ def test_generate_prompt_file_quarantines_and_exits_1(tmp_path):
 
 
 def test_every_verb_has_help():
-    for verb in ("models", "generate", "serve", "demo"):
+    for verb in ("models", "generate", "serve", "demo", "audit", "gateway", "scan", "trace", "radioactivity"):
         r = runner.invoke(app, [verb, "--help"])
         assert r.exit_code == 0 and "Usage" in r.output
 
