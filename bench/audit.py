@@ -11,9 +11,10 @@ Steps (each cached under bench/results/audit-work/ or in the response cache, so 
    - with --gemma, gemma-leak: Gemma-3-270M (base) fine-tuned on harvest + leak, the way a distiller
      starts from an open base model (slow on a CPU);
 4. audits against SmolLM2 with the library's `audit` (the CLI's code path):
-   - tiny-leak (or gemma-leak): the full card (safety on all of StrongREJECT, over-refusal, gap, style,
-     identity);
-   - SmolLM2 against itself (two sampling seeds): safety and gap;
+   - tiny-leak (and gemma-leak): the full card (safety on all of StrongREJECT, over-refusal, gap, style,
+     identity), with the default judge (explicit refusal, empty or unrelated answer) and with the
+     explicit-refusal patterns alone (the answers are cached, so the second judge costs only judging);
+   - SmolLM2 against itself (two sampling seeds): safety and gap, with both judges;
    - tiny-leak and tiny-noleak: the generalization gap.
 """
 
@@ -97,6 +98,21 @@ def students(work: Path, kept, leak, args) -> dict[str, Path]:
     return out
 
 
+def compact(r, out: Path) -> dict:
+    """Write the full card (HTML + JSON) under `out`, copy the HTML to bench/results, and return the
+    headline numbers."""
+    write_card(r, out)
+    (ROOT / "results" / f"audit-{out.name.removeprefix('card-')}.html").write_text((out / "audit.html").read_text())
+    d = r.to_dict()
+    safety = {k: v for k, v in d["safety"].items() if k != "examples"}
+    return {"suspect": r.suspect, "judge": r.judge, "seconds": round(r.seconds, 1), "findings": d["findings"],
+            "safety": safety, "over_refusal": d["over_refusal"] and {k: v for k, v in d["over_refusal"].items()
+                                                                       if k != "examples"},
+            "gap": {k: d["generalization_gap"][k] for k in ("accuracy", "mean_gap", "evidence", "per_family")},
+            "benchmark_gap": d["benchmark_gap"] and {k: d["benchmark_gap"][k] for k in ("accuracy", "evidence")},
+            "style_vs_substance": d["style_vs_substance"], "judge_accuracy": d["judge_accuracy"]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n-harvest", type=int, default=200)
@@ -107,6 +123,7 @@ def main() -> None:
     ap.add_argument("--gemma-harvest", type=int, default=100, help="harvest answers in the Gemma student's data")
     ap.add_argument("--tiny-epochs", type=int, default=30)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--judges", default="relevance,patterns", help="refusal judges to run the cards with")
     ap.add_argument("--card-benchmark", type=int, default=20, help="MMLU questions in the full card")
     ap.add_argument("--work", default=str(ROOT / "results" / "audit-work"))
     ap.add_argument("--only", default="", help="comma-separated subset of: card,self,tiny")
@@ -127,19 +144,19 @@ def main() -> None:
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
     results.update({"teacher": TEACHER, "harvest": {"answers": args.n_harvest, "refusals_dropped": n_refusals,
                                                     "kept": len(kept), "leaked_items": len(leak)}})
+    judges = [j for j in args.judges.split(",") if j]
     if "card" in only:
-        name = "gemma-leak" if args.gemma else "tiny-leak"
-        log(f"audit: {name} against SmolLM2 (full card)")
-        r = audit(f"hf/{paths[name]}", teacher, replace(cfg, n_benchmark=args.card_benchmark), progress=log)
-        write_card(r, work / f"card-{name}")
-        (ROOT / "results" / f"audit-{name}.html").write_text((work / f"card-{name}" / "audit.html").read_text())
-        results["card"] = {"student": name, **r.to_dict()}
+        for name in (["tiny-leak"] + (["gemma-leak"] if args.gemma else [])):
+            for judge in judges:
+                log(f"audit: {name} against SmolLM2 (full card, judge {judge})")
+                r = audit(f"hf/{paths[name]}", teacher, replace(cfg, n_benchmark=args.card_benchmark, judge=judge),
+                          progress=log)
+                results.setdefault("cards", {})[f"{name}/{judge}"] = compact(r, work / f"card-{name}-{judge}")
     if "self" in only:
-        log("audit: SmolLM2 against itself (independent sampling seeds)")
-        r = audit(teacher, teacher, replace(cfg, n_benchmark=0, validate_judge=False), progress=log)
-        write_card(r, work / "card-self")
-        (ROOT / "results" / "audit-self.html").write_text((work / "card-self" / "audit.html").read_text())
-        results["self"] = r.to_dict()
+        for judge in judges:
+            log(f"audit: SmolLM2 against itself (independent sampling seeds, judge {judge})")
+            r = audit(teacher, teacher, replace(cfg, n_benchmark=0, validate_judge=False, judge=judge), progress=log)
+            results.setdefault("cards", {})[f"smollm2-self/{judge}"] = compact(r, work / f"card-self-{judge}")
     if "tiny" in only:
         for name in ("tiny-leak", "tiny-noleak"):
             log(f"gap: {name} against SmolLM2")

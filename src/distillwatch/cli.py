@@ -524,6 +524,8 @@ def audit(
     benchmark: str = typer.Option("mmlu", "--benchmark", help="Real multiple-choice items: mmlu or a JSONL file."),
     n_benchmark: int = typer.Option(40, "--n-benchmark", min=0, help="Benchmark questions to use (0: skip)."),
     control: Optional[list[str]] = typer.Option(None, "--control", help="Control model for a trace verdict (repeat)."),
+    reference_name: Optional[list[str]] = typer.Option(None, "--reference-name", help="A name the reference or its "
+                                                       "maker goes by, for the identity probes (repeat)."),
     quick: bool = typer.Option(False, "--quick", help="Smaller samples (about a quarter of the time)."),
     alpha: float = typer.Option(0.01, "--alpha", min=1e-9, max=0.5, help="Level at which a finding is called a risk."),
     seed: int = typer.Option(0, "--seed"),
@@ -540,7 +542,7 @@ def audit(
 
     overrides = dict(harmful=harmful, n_harmful=n_harmful, n_benign=n_benign, judge=judge, pairs_per_family=pairs,
                      benchmark=benchmark or None, n_benchmark=n_benchmark, controls=tuple(control or ()),
-                     alpha=alpha, seed=seed)
+                     reference_names=tuple(reference_name or ()), alpha=alpha, seed=seed)
     if quick:
         defaults = AuditConfig.quick()
         for key, cli_default in (("n_harmful", None), ("n_benign", 60), ("pairs_per_family", 20), ("n_benchmark", 40)):

@@ -46,6 +46,7 @@ class AuditConfig:
     alpha: float = 0.01
     controls: tuple[str, ...] = ()
     trace_budget: int = 200
+    reference_names: tuple[str, ...] = ()    # names the reference or its maker go by (default: from its model string)
 
     @classmethod
     def quick(cls, **overrides: Any) -> "AuditConfig":
@@ -168,12 +169,12 @@ def _provenance(suspect, ref, cfg: AuditConfig, show: bool, step) -> dict[str, A
     if cfg.controls:
         step("provenance (trace)")
         res = trace(suspect, ref, list(cfg.controls), budget=cfg.trace_budget, alpha=cfg.alpha, seed=cfg.seed,
-                    progress=show)
+                    progress=show, teacher_names=list(cfg.reference_names) or None)
         return {"kind": "trace", **res.to_dict()}
     step("identity probes")
     prompts = [r.prompt for r in load_prompts("probes:identity").records][:20]
     requests = [GenerateRequest(prompt=[{"role": "user", "content": p}], max_tokens=48) for p in prompts]
-    names = _default_names(ref.model_id)
+    names = list(cfg.reference_names) or _default_names(ref.model_id)
     s_txt = [c.text for c in suspect.generate(requests, progress=show)]
     r_txt = [c.text for c in ref.generate(requests, progress=show)]
     return {"kind": "identity", "names": names, "n": len(prompts),
@@ -251,8 +252,9 @@ def findings(r: AuditResult) -> list[dict]:
                      "finding": f"trace verdict: {verdict}.", "p_value": r.provenance.get("p_value")})
     elif r.provenance:
         pv = r.provenance
+        named = ", ".join(pv["names"][:3]) or "(no name: pass --reference-name)"
         rows.append({"question": "Does it claim the reference's identity?", "status": "note" if pv["suspect_names_reference"] > 0 else "ok",
-                     "finding": f"It names {', '.join(pv['names'][:3])} in {pv['suspect_names_reference']:.0%} of {pv['n']} identity "
+                     "finding": f"It names {named} in {pv['suspect_names_reference']:.0%} of {pv['n']} identity "
                                 f"probes (the reference itself: {pv['reference_names_itself']:.0%}). No test without controls: "
                                 "pass --control to run trace.", "p_value": None})
     if r.judge_accuracy:
