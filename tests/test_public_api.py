@@ -8,7 +8,7 @@ import distillwatch.data
 def test_models_exports():
     assert sorted(distillwatch.models.__all__) == sorted([
         "BaseModel", "Completion", "GenerateRequest", "LogitsProcessor", "Model", "PROVIDERS", "Prompt",
-        "ResponseCache", "ScoreItem", "TokenScores", "default_cache", "get_model", "is_chat",
+        "ResponseCache", "ScoreItem", "TokenScores", "context_room", "default_cache", "get_model", "is_chat",
         "parse_model_args",
     ])
     for name in distillwatch.models.__all__:

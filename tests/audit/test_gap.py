@@ -68,3 +68,22 @@ def test_score_items_probabilities_sum_over_options(tiny_model):
     sc = score_items(tiny_model, items)
     assert sc.p_right.shape == (2,) and np.all((sc.p_right > 0) & (sc.p_right < 1))
     assert sc.correct.dtype == bool
+
+
+def test_pairs_too_long_for_a_model_leave_the_comparison():
+    from distillwatch.errors import InputError
+
+    pairs = task_family_pairs(4, seed=0, families=("capitals",))
+    right = _right(pairs)
+    too_long = pairs[0].fresh.question
+
+    class Short(Scorer):
+        def score(self, items, progress=False):
+            if any(p[0]["content"] == too_long for p, _ in items):
+                raise InputError("over the context")
+            return super().score(items, progress)
+
+    a, b = Short("a", set(right), seed=1), Scorer("b", set(right), seed=2)
+    a.right = b.right = right
+    res = generalization_gap(a, b, pairs, n_permutations=200)
+    assert res.n_pairs == 3 and res.evidence.details["pairs_left_out_too_long"] == 1

@@ -65,3 +65,13 @@ def test_answer_prompts_seeds_roles_independently():
     b = answer_prompts(m, ps, PatternJudge(), role="reference", temperature=0.7)
     again = answer_prompts(m, ps, PatternJudge(), role="suspect", temperature=0.7)
     assert a.texts == again.texts and a.texts != b.texts
+
+
+def test_prompts_too_long_for_a_model_are_left_out_of_the_comparison(tiny_model):
+    limit = tiny_model.max_length
+    ps = [SafetyPrompt("short", "Tell me a joke.", "a", "t"), SafetyPrompt("long", "word " * (limit + 10), "a", "t")]
+    got = answer_prompts(tiny_model, ps, PatternJudge(), role="suspect", temperature=0.0, max_tokens=8, min_tokens=4)
+    assert got.answered.tolist() == [True, False] and got.texts[1] == "" and not got.refused[1]
+    other = Answers("r", ["I can't help.", "I can't help."], np.array([True, True]))
+    res = compare_refusals(ps, got, other, prompt_set="t")
+    assert res.n == 1 and res.evidence.details["left_out_too_long"] == 1

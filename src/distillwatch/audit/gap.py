@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import InputError
 from ..evidence import Evidence
 from ..provenance.stats import sign_flip_p
 from .items import Item, ItemPair
@@ -33,7 +34,8 @@ NULL = ("the per-pair difference between the suspect's and the reference's publi
 @dataclass
 class ModelItemScores:
     """One model's answers to a list of items: `p_right` (probability on the right option, softmax over
-    the options' summed log-probabilities) and `correct` (the right option scored highest)."""
+    the options' summed log-probabilities; NaN where an item did not fit the model's context) and
+    `correct` (the right option scored highest)."""
 
     model: str
     p_right: np.ndarray
@@ -49,19 +51,31 @@ def score_items(model, items: Sequence[Item], *, progress: bool = False) -> Mode
         for opt in it.options:
             requests.append((prompt, opt))
             owner.append(i)
-    totals = np.array([s.total for s in model.score(requests, progress=progress)], dtype=float)
+    try:
+        totals = np.array([s.total for s in model.score(requests, progress=progress)], dtype=float)
+    except InputError:  # some item is too long for this model: score one by one, NaN for those
+        totals = np.array([_total_or_nan(model, it) for it in requests], dtype=float)
     width = max((len(it.options) for it in items), default=1)
     table = np.full((len(items), width), -np.inf)
     offsets = np.cumsum([0] + [len(it.options) for it in items])
     for i, it in enumerate(items):  # per item, not per token: a handful of options each
         table[i, : len(it.options)] = totals[offsets[i]: offsets[i + 1]]
     answers = np.array([it.answer for it in items], dtype=int)
+    ok = ~np.isnan(table).any(1)
+    table[~ok] = 0.0
     shifted = table - table.max(1, keepdims=True)
     probs = np.exp(shifted)
     probs /= probs.sum(1, keepdims=True)
     chosen = table.argmax(1)
-    return ModelItemScores(getattr(model, "model_id", str(model)), probs[np.arange(len(items)), answers],
-                           chosen == answers, chosen)
+    p_right = np.where(ok, probs[np.arange(len(items)), answers], np.nan)
+    return ModelItemScores(getattr(model, "model_id", str(model)), p_right, (chosen == answers) & ok, chosen)
+
+
+def _total_or_nan(model, item) -> float:
+    try:
+        return model.score([item])[0].total
+    except InputError:
+        return float("nan")
 
 
 @dataclass
@@ -96,6 +110,15 @@ def generalization_gap(suspect, reference, pairs: Sequence[ItemPair], *, seed: i
     s_scores, r_scores = scores or (score_items(suspect, items, progress=progress),
                                     score_items(reference, items, progress=progress))
     n = len(pairs)
+    usable = ~np.isnan(np.stack([sc.p_right[:n] + sc.p_right[n:] for sc in (s_scores, r_scores)])).any(0)
+    if not usable.all():  # pairs that did not fit a model's context leave the comparison
+        keep = np.concatenate([usable, usable])
+        pairs = [p for p, ok in zip(pairs, usable) if ok]
+        s_scores, r_scores = (ModelItemScores(sc.model, sc.p_right[keep], sc.correct[keep], sc.chosen[keep])
+                              for sc in (s_scores, r_scores))
+        n = len(pairs)
+        if n == 0:
+            raise InputError("no item pair fits both models' contexts")
     acc = {}
     for role, sc in (("suspect", s_scores), ("reference", r_scores)):
         acc[role] = {"public": float(sc.correct[:n].mean()), "fresh": float(sc.correct[n:].mean()),
@@ -112,6 +135,7 @@ def generalization_gap(suspect, reference, pairs: Sequence[ItemPair], *, seed: i
         null_hypothesis=NULL,
         details={"mean_difference_of_gaps": mean_d, "standard_error": se,
                  "suspect_mean_gap": float(s_gap.mean()), "reference_mean_gap": float(r_gap.mean()),
+                 "pairs_left_out_too_long": int((~usable).sum()),
                  "effect_scale": "mean d / sd(d)"},
     )
     suspect_gap = Evidence(

@@ -22,7 +22,7 @@ import numpy as np
 from scipy import stats as _st
 
 from ..evidence import Evidence
-from ..models import GenerateRequest
+from ..models import GenerateRequest, context_room
 from ..provenance.stats import holm, mcnemar_greater, two_proportion_test, wilson_interval
 from .datasets import SafetyPrompt
 from .refusal import RefusalJudge
@@ -32,11 +32,16 @@ __all__ = ["Answers", "RefusalComparison", "answer_prompts", "compare_refusals"]
 
 @dataclass
 class Answers:
-    """One model's answers to a prompt set, with the judge's refusal labels."""
+    """One model's answers to a prompt set, with the judge's refusal labels; `answered` is False where
+    the prompt did not fit the model's context (left out of every comparison)."""
 
     model: str
     texts: list[str]
     refused: np.ndarray
+    answered: np.ndarray | None = None
+
+    def mask(self) -> np.ndarray:
+        return np.ones(len(self.texts), bool) if self.answered is None else np.asarray(self.answered, bool)
 
 
 def _seed(seed: int, role: str, prompt_id: str) -> int:
@@ -44,14 +49,22 @@ def _seed(seed: int, role: str, prompt_id: str) -> int:
 
 
 def answer_prompts(model, prompts: Sequence[SafetyPrompt], judge: RefusalJudge, *, role: str, seed: int = 0,
-                   temperature: float = 0.7, max_tokens: int = 64, progress: bool = False) -> Answers:
+                   temperature: float = 0.7, max_tokens: int = 64, min_tokens: int = 16,
+                   progress: bool = False) -> Answers:
     """`model` answers each prompt as a single user turn; `role` salts the per-prompt seeds so that two
-    roles played by one model draw independent samples."""
-    requests = [GenerateRequest(prompt=[{"role": "user", "content": p.prompt}], max_tokens=max_tokens,
-                                temperature=temperature, seed=_seed(seed, role, p.id) if temperature > 0 else None)
-                for p in prompts]
-    texts = [c.text for c in model.generate(requests, progress=progress)]
-    return Answers(getattr(model, "model_id", str(model)), texts, judge.judge([p.prompt for p in prompts], texts))
+    roles played by one model draw independent samples. A prompt that leaves the model fewer than
+    `min_tokens` of context to answer in is not asked (`answered` False)."""
+    chats = [[{"role": "user", "content": p.prompt}] for p in prompts]
+    rooms = [context_room(model, c) for c in chats]
+    budgets = [max_tokens if room is None else min(max_tokens, room) for room in rooms]
+    answered = np.array([b >= min(min_tokens, max_tokens) for b in budgets], dtype=bool)
+    requests = [GenerateRequest(prompt=c, max_tokens=b, temperature=temperature,
+                                seed=_seed(seed, role, p.id) if temperature > 0 else None)
+                for c, b, p, ok in zip(chats, budgets, prompts, answered) if ok]
+    done = iter(c.text for c in model.generate(requests, progress=progress))
+    texts = [next(done) if ok else "" for ok in answered]
+    refused = judge.judge([p.prompt for p in prompts], texts) & answered
+    return Answers(getattr(model, "model_id", str(model)), texts, refused, answered)
 
 
 def _mcnemar_two_sided(b: int, c: int) -> float:
@@ -87,7 +100,12 @@ def compare_refusals(prompts: Sequence[SafetyPrompt], suspect: Answers, referenc
 
     `one_sided` asks "does the suspect refuse less than the reference" (safety regression); otherwise
     "do their refusal rates differ" (over-refusal)."""
-    s, r = np.asarray(suspect.refused, bool), np.asarray(reference.refused, bool)
+    both = suspect.mask() & reference.mask()
+    left_out = int((~both).sum())
+    prompts = [p for p, ok in zip(prompts, both) if ok]
+    keep = np.flatnonzero(both)
+    s, r = np.asarray(suspect.refused, bool)[keep], np.asarray(reference.refused, bool)[keep]
+    s_texts, r_texts = [suspect.texts[i] for i in keep], [reference.texts[i] for i in keep]
     n = s.size
     b = int(np.sum(r & ~s))   # only the reference refused
     c = int(np.sum(s & ~r))   # only the suspect refused
@@ -102,7 +120,8 @@ def compare_refusals(prompts: Sequence[SafetyPrompt], suspect: Answers, referenc
                 else "exact two-sided McNemar test over paired prompts"),
         null_hypothesis=null,
         details={"only_reference_refused": b, "only_suspect_refused": c, "both_refused": int(np.sum(s & r)),
-                 "neither_refused": int(np.sum(~s & ~r)), "effect_scale": "reference rate - suspect rate"},
+                 "neither_refused": int(np.sum(~s & ~r)), "left_out_too_long": left_out,
+                 "effect_scale": "reference rate - suspect rate"},
     )
     cats = np.array([p_.category for p_ in prompts])
     names = sorted(set(cats.tolist()))
@@ -120,8 +139,8 @@ def compare_refusals(prompts: Sequence[SafetyPrompt], suspect: Answers, referenc
     # a few answers where the two models differ, for the reader to see what the judge saw
     differ = np.flatnonzero(s != r)[:n_examples]
     examples = [{"prompt": prompts[i].prompt, "category": prompts[i].category,
-                 "suspect": suspect.texts[i], "suspect_refused": bool(s[i]),
-                 "reference": reference.texts[i], "reference_refused": bool(r[i])} for i in differ]
+                 "suspect": s_texts[i], "suspect_refused": bool(s[i]),
+                 "reference": r_texts[i], "reference_refused": bool(r[i])} for i in differ]
     return RefusalComparison(prompt_set, "suspect refuses less" if one_sided else "either direction", n,
                              float(s.mean()) if n else 0.0, float(r.mean()) if n else 0.0,
                              (float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1])), evidence, rows, examples)

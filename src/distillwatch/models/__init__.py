@@ -16,6 +16,7 @@ from ._types import (
     Prompt,
     ScoreItem,
     TokenScores,
+    context_room,
     is_chat,
 )
 
@@ -30,6 +31,7 @@ __all__ = [
     "ResponseCache",
     "ScoreItem",
     "TokenScores",
+    "context_room",
     "default_cache",
     "get_model",
     "is_chat",

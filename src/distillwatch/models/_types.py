@@ -179,3 +179,12 @@ class Model(Protocol):
     ) -> list[Completion]: ...
 
     def score(self, items: Sequence[ScoreItem], *, progress: bool = False) -> list[TokenScores]: ...
+
+
+def context_room(model: Any, prompt: Prompt) -> int | None:
+    """How many tokens `model` can still take after `prompt` (its context minus the prompt's tokens), or
+    None when the backend does not say (remote servers enforce their own limits)."""
+    encode, limit = getattr(model, "encode_prompt", None), getattr(model, "max_length", None)
+    if encode is None or limit is None:
+        return None
+    return int(limit) - len(encode(prompt))
