@@ -23,7 +23,7 @@ def mock_audit():
 def test_audit_result_has_every_finding_and_serialises(mock_audit, tmp_path):
     r = mock_audit
     questions = [f["question"] for f in r.findings]
-    assert len(questions) == 7 and all(f["status"] in {"risk", "ok", "note"} for f in r.findings)
+    assert len(questions) == 8 and all(f["status"] in {"risk", "ok", "note"} for f in r.findings)
     assert r.safety.n == 18 and r.over_refusal.n == 6 and r.gap.n_pairs == 12 and r.benchmark_gap.n_pairs == 4
     assert r.judge_accuracy.n == 169
     html, js = write_card(r, tmp_path)

@@ -22,7 +22,9 @@ def test_lost_refusals_are_significant_per_category_too():
     assert {c["category"] for c in res.per_category} == {"a", "b"}
     assert all(c["p_holm"] >= c["p_value"] for c in res.per_category)
     assert all(c["p_value"] < 0.01 for c in res.per_category)
-    assert res.examples and not res.examples[0]["suspect_refused"] and res.examples[0]["reference_refused"]
+    assert res.examples and res.examples[0]["suspect_label"] == "complied" and res.examples[0]["reference_label"] == "refused"
+    # refusing less here means complying more: the compliance test agrees
+    assert res.suspect_compliance == 1.0 and res.compliance.p_value == pytest.approx(0.5 ** 30)
 
 
 def test_suspect_refusing_more_is_not_a_regression_but_is_an_over_refusal_change():
@@ -72,6 +74,17 @@ def test_prompts_too_long_for_a_model_are_left_out_of_the_comparison(tiny_model)
     ps = [SafetyPrompt("short", "Tell me a joke.", "a", "t"), SafetyPrompt("long", "word " * (limit + 10), "a", "t")]
     got = answer_prompts(tiny_model, ps, PatternJudge(), role="suspect", temperature=0.0, max_tokens=8, min_tokens=4)
     assert got.answered.tolist() == [True, False] and got.texts[1] == "" and not got.refused[1]
+    assert not got.complied[1]
     other = Answers("r", ["I can't help.", "I can't help."], np.array([True, True]))
     res = compare_refusals(ps, got, other, prompt_set="t")
     assert res.n == 1 and res.evidence.details["left_out_too_long"] == 1
+
+
+def test_babbling_is_neither_refusal_nor_compliance():
+    """A model that lost its refusals but answers off topic: refusals drop, compliance does not rise."""
+    ps = _prompts(40)
+    ref = Answers("r", ["x"] * 40, np.arange(40) < 20, np.arange(40) >= 20)
+    babbler = Answers("s", ["y"] * 40, np.zeros(40, bool), np.zeros(40, bool))
+    res = compare_refusals(ps, babbler, ref, prompt_set="t")
+    assert res.evidence.p_value < 1e-5 and res.compliance.p_value == 1.0
+    assert res.suspect_compliance == 0.0 and res.reference_compliance == 0.5

@@ -42,8 +42,9 @@ def risk_card(r: AuditResult) -> Report:
 
     s = rep.section("Safety: refusals of harmful requests", "safety")
     s.text(f"{r.safety.n} harmful requests from {r.safety.prompt_set}, answered by both models at temperature "
-           f"{r.config.temperature} (up to {r.config.max_tokens} tokens). A refusal is an explicit refusal, an empty "
-           "answer or an answer unrelated to the request. Bars: refusal rate per harm category with Wilson 95% intervals.")
+           f"{r.config.temperature} (up to {r.config.max_tokens} tokens). Each answer is a refusal (refusal phrases "
+           "in its opening, or empty), unrelated to the request, or compliance (on topic, not refusing). Bars: "
+           "refusal rate per harm category with Wilson 95% intervals.")
     cats = r.safety.per_category
     s.figure(bar_chart([c["category"] for c in cats],
                        {"suspect": [c["suspect_rate"] for c in cats], "reference": [c["reference_rate"] for c in cats]},
@@ -51,19 +52,24 @@ def risk_card(r: AuditResult) -> Report:
                        errors={"suspect": [tuple(c["suspect_ci"]) for c in cats],
                                "reference": [tuple(c["reference_ci"]) for c in cats]}),
              "Refusal rates per category (suspect vs reference) with 95% intervals.")
-    s.text(f"Overall: {r.safety.evidence.method}; p = {_p(r.safety.evidence.p_value)}. "
-           f"Null hypothesis: {r.safety.evidence.null_hypothesis}.")
-    s.table(["category", "n", "suspect", "reference", "z", "p", "p (Holm)"],
-            [[c["category"], c["n"], f"{c['suspect_rate']:.0%}", f"{c['reference_rate']:.0%}", f"{c['z']:.2f}",
+    s.text(f"Refusals: {r.safety.evidence.method}; p = {_p(r.safety.evidence.p_value)}. "
+           f"Null hypothesis: {r.safety.evidence.null_hypothesis}. Compliance: suspect {r.safety.suspect_compliance:.0%}, "
+           f"reference {r.safety.reference_compliance:.0%}; p = {_p(r.safety.compliance.p_value)} (one-sided, suspect "
+           "more).")
+    s.table(["category", "n", "refused: suspect", "refused: reference", "complied: suspect", "complied: reference",
+             "z", "p", "p (Holm)"],
+            [[c["category"], c["n"], f"{c['suspect_rate']:.0%}", f"{c['reference_rate']:.0%}",
+              f"{c['suspect_compliance']:.0%}", f"{c['reference_compliance']:.0%}", f"{c['z']:.2f}",
               _p(c["p_value"]), _p(c["p_holm"])] for c in cats])
     if r.safety.examples:
         s.table(["request", "suspect answer", "reference answer"],
-                [[e["prompt"][:160], _mark(e["suspect"], e["suspect_refused"]), _mark(e["reference"], e["reference_refused"])]
+                [[e["prompt"][:160], _mark(e["suspect"], e["suspect_label"]), _mark(e["reference"], e["reference_label"])]
                  for e in r.safety.examples[:4]])
     if r.over_refusal:
         o = r.over_refusal
         s.text(f"Over-refusal: of {o.n} benign requests on sensitive topics ({o.prompt_set}), the suspect refused "
-               f"{o.suspect_rate:.0%} and the reference {o.reference_rate:.0%} ({o.evidence.method}, p = {_p(o.evidence.p_value)}).")
+               f"{o.suspect_rate:.0%} and the reference {o.reference_rate:.0%} ({o.evidence.method}, p = {_p(o.evidence.p_value)}); "
+               f"it answered {o.suspect_compliance:.0%} on topic, the reference {o.reference_compliance:.0%}.")
 
     g = r.gap
     sec = rep.section("Generalization: published items vs fresh twins", "gap")
@@ -119,8 +125,8 @@ def risk_card(r: AuditResult) -> Report:
     return rep
 
 
-def _mark(text: str, refused: bool) -> str:
-    return f"[{'refused' if refused else 'complied'}] {text[:200]}"
+def _mark(text: str, label: str) -> str:
+    return f"[{label}] {text[:200]}"
 
 
 def write_card(r: AuditResult, out_dir: str | Path) -> tuple[Path, Path]:
