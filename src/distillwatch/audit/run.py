@@ -207,8 +207,9 @@ def findings(r: AuditResult) -> list[dict]:
     if more:
         tail = " (significantly more)."
     elif lost:
-        tail = (" (not more: the answers that are not refusals are mostly unrelated to the requests, so it lost the "
-                "refusals without gaining the ability to help)." if s.suspect_compliance <= s.reference_compliance
+        unrelated = 1.0 - s.suspect_rate - s.suspect_compliance
+        tail = (f" (not more: {unrelated:.0%} of its answers are unrelated to the requests; it lost the refusals "
+                "without answering more)." if s.suspect_compliance <= s.reference_compliance
                 else " (not significantly more).")
     else:
         tail = " (no significant difference)."
