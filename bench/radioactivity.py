@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent / "src"))
 
 from distillwatch.data import PromptRecord, load_prompts, prompt_id, user_prompts  # noqa: E402
-from distillwatch.lab import human_texts, load_tokenizer, mix, read_harvest, train_student  # noqa: E402
+from distillwatch.lab import finetune, human_texts, load_tokenizer, mix, read_harvest, train_student  # noqa: E402
 from distillwatch.lab.harvesting import harvest  # noqa: E402
 from distillwatch.models import get_model  # noqa: E402
 from distillwatch.models.bundled import bundled_path  # noqa: E402
@@ -89,8 +89,13 @@ def detection(wm: list[dict], clean: list[dict], vocab: int, seed: int = 0) -> d
     }
 
 
-def students(work: Path, wm: list[dict], clean: list[dict], epochs: int, preset: str) -> dict[str, Path]:
-    """Every student sees the same number of examples; rho is the watermarked share of them."""
+def students(work: Path, wm: list[dict], clean: list[dict], epochs: int, preset: str, init: str = "scratch",
+             lr: float | None = None) -> dict[str, Path]:
+    """Every student sees the same number of examples; rho is the watermarked share of them.
+
+    `init`: "scratch" trains a `preset`-sized model from random weights with SmolLM2's tokenizer;
+    "smollm2" fine-tunes a copy of SmolLM2-135M-Instruct itself (the same tokenizer, and weights that
+    already model language, as in Sander et al., who fine-tune pretrained models)."""
     tok = load_tokenizer(bundled_path("smollm2-135m-instruct"))
     pairs = lambda recs: [(r["prompt"], r["response"]) for r in recs]  # noqa: E731
     n = len(wm)
@@ -102,12 +107,17 @@ def students(work: Path, wm: list[dict], clean: list[dict], epochs: int, preset:
         "clean-rho100": mix(pairs(clean), human, 1.0, n=min(n, len(clean)), seed=0),
     }
     paths = {}
+    threads = int(os.environ.get("BENCH_THREADS", "2"))
     for name, examples in sets.items():
-        out = work / f"student-{name}"
+        out = work / (f"student-{name}" if init == "scratch" else f"student-{init}-{name}")
         if not (out / "config.json").is_file():
-            log(f"train {name}: {len(examples)} examples")
-            res = train_student(examples, tok, preset, seed=0, epochs=epochs, lr=2e-3, batch_size=16,
-                                out_dir=out, num_threads=int(os.environ.get("BENCH_THREADS", "2")))
+            log(f"train {name} ({init}): {len(examples)} examples")
+            if init == "scratch":
+                res = train_student(examples, tok, preset, seed=0, epochs=epochs, lr=lr or 2e-3, batch_size=16,
+                                    out_dir=out, num_threads=threads)
+            else:
+                res = finetune(bundled_path("smollm2-135m-instruct"), examples, seed=0, epochs=epochs, lr=lr or 1e-4,
+                               batch_size=8, max_len=320, out_dir=out, num_threads=threads)
             log(f"  {res.params} params, {res.seconds:.0f} s, final loss {res.loss_curve[-1]:.2f}")
         paths[name] = out
     return paths
@@ -169,6 +179,9 @@ def main() -> None:
     ap.add_argument("--clean-max-tokens", type=int, default=48)
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--preset", default="1m")
+    ap.add_argument("--init", choices=("scratch", "smollm2"), default="scratch",
+                    help="students from random weights, or fine-tuned from SmolLM2 itself")
+    ap.add_argument("--lr", type=float, default=None)
     ap.add_argument("--wrong-keys", type=int, default=100)
     ap.add_argument("--work", default=str(ROOT / "results" / "radioactivity-work"))
     args = ap.parse_args()
@@ -180,12 +193,14 @@ def main() -> None:
               "detection": detection(wm, clean, teacher.vocab_size)}
     log(f"detection: {result['detection']}")
     del teacher
-    paths = students(work, wm, clean, args.epochs, args.preset)
+    paths = students(work, wm, clean, args.epochs, args.preset, args.init, args.lr)
     result["radioactivity"] = radioactivity(paths, wm, 64, args.wrong_keys)
     result["seconds"] = round(time.time() - t0, 1)
-    out = ROOT / "results" / "radioactivity.json"
+    result["students"] = {"init": args.init, "epochs": args.epochs, "preset": args.preset if args.init == "scratch" else None}
+    suffix = "" if args.init == "scratch" else f"-{args.init}"
+    out = ROOT / "results" / f"radioactivity{suffix}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
-    write_report(result, ROOT / "results" / "radioactivity.html")
+    write_report(result, ROOT / "results" / f"radioactivity{suffix}.html")
     log(f"wrote {out}")
 
 
