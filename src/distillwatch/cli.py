@@ -444,6 +444,10 @@ def radioactivity(
     scheme: str = typer.Option("kgw:lefthash", "--scheme", help="Watermark scheme and seeding, e.g. kgw:lefthash, kgw:selfhash, gumbel."),
     gamma: float = typer.Option(0.25, "--gamma", min=0.0, max=1.0),
     max_tokens: int = typer.Option(128, "--max-tokens", min=1, help="Generation mode: tokens per answer."),
+    contexts: Optional[Path] = typer.Option(None, "--contexts", help="Reading mode: read this JSONL of text NOT "
+                                            "watermarked with the key (prompt, token_ids) instead of the watermarked "
+                                            "answers, keeping every position (more power on suspects close to the "
+                                            "generator)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write an HTML report with the p-value-vs-tokens curve."),
     json_out: bool = typer.Option(False, "--json"),
     no_cache: bool = typer.Option(False, "--no-cache"),
@@ -458,7 +462,8 @@ def radioactivity(
     config = _watermark_config(spec)
     records = read_harvest(watermarked_data)
     model = _model(suspect, model_args, no_cache)
-    result = check_radioactivity(model, config, records, mode=mode, max_tokens=max_tokens, progress=True)
+    result = check_radioactivity(model, config, records, mode=mode, max_tokens=max_tokens, progress=True,
+                                 contexts=read_harvest(contexts) if contexts else None)
     record = result.to_dict()
     if report:
         _radioactivity_report(result, suspect, report)

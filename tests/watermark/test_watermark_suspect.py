@@ -97,6 +97,14 @@ def test_radioactivity_cli(tmp_path, suspects, watermarked_records):
     assert record["mode"] == "reading" and record["p_value"] < 1e-6 and record["tokens_read"] == 2400
     html = report.read_text()
     assert "p-value vs tokens read" in html and "<svg" in html and "424242" not in html
+    contexts = tmp_path / "clean.jsonl"
+    rng = np.random.default_rng(11)
+    contexts.write_text("".join(json.dumps({"id": f"c{i}", "prompt": "p", "response": "",
+                                            "token_ids": rng.integers(3, 290, 50).tolist()}) + "\n" for i in range(30)))
+    r = CliRunner().invoke(app, args[:-2] + ["--contexts", str(contexts)])
+    assert r.exit_code == 0, r.output
+    record = json.loads(r.stdout.strip().splitlines()[-1])
+    assert record["p_value"] < 1e-6 and record["tokens_read"] == 1500
 
 
 def test_reading_mode_cuts_the_prompt_when_the_context_overflows(tiny_model):
@@ -119,3 +127,16 @@ def test_generation_mode_stays_within_the_context(tiny_model):
                {"prompt": "short", "token_ids": [5, 6, 7, 8, 9, 10]}]
     res = check_radioactivity(tiny_model, CONFIG, records, mode="generation", max_tokens=300)
     assert res.mode == "generation" and 0 < res.tokens_read <= 256
+
+
+def test_reading_mode_on_unwatermarked_contexts_keeps_every_position(suspects, watermarked_records):
+    rng = np.random.default_rng(9)
+    contexts = [{"prompt": f"other {i}", "token_ids": rng.integers(3, 290, 60).tolist()} for i in range(40)]
+    hot = check_radioactivity(suspects["hot"], CONFIG, watermarked_records, mode="reading", contexts=contexts)
+    cold = check_radioactivity(suspects["cold"], CONFIG, watermarked_records, mode="reading", contexts=contexts)
+    assert hot.evidence.p_value < 1e-6 and cold.evidence.p_value > 1e-3
+    assert hot.tokens_read == 40 * 60
+    from distillwatch.errors import InputError
+
+    with pytest.raises(InputError, match="no context records"):
+        check_radioactivity(suspects["hot"], CONFIG, watermarked_records, contexts=[{"prompt": "x", "token_ids": []}])

@@ -84,11 +84,20 @@ def check_radioactivity(
     max_tokens: int = 128,
     curve_points: int = 8,
     progress: bool = False,
+    contexts: Sequence[dict] | None = None,
 ) -> RadioactivityResult:
     """Test whether `suspect` was trained on `watermarked` harvest records ({prompt, token_ids}).
 
     Null hypothesis: the suspect was not trained on text watermarked with `config`'s key (see
     `radioactivity.RADIOACTIVITY_NULL`); the p-value is exact.
+
+    Reading mode reads the watermarked answers themselves by default, dropping the positions where the
+    suspect predicts the text's own token. For a suspect close to the generator, the positions left are
+    mostly those where the watermark overrode the generator's own first choice, so its prediction
+    there leans red: valid, but without power. `contexts` (records {prompt, token_ids} of text *not*
+    watermarked with this key, e.g. other answers of the same model) are read instead, with every
+    position kept: the windows and the text are then independent of the key, so the null is exact
+    without dropping anything.
     """
     vocab = getattr(suspect, "vocab_size", None)
     if vocab is None:
@@ -97,8 +106,13 @@ def check_radioactivity(
     if not records:
         raise InputError("no watermarked records with token ids to test against")
     if mode == "reading":
+        if contexts is not None:
+            records = [r for r in contexts if r.get("token_ids")]
+            if not records:
+                raise InputError("no context records with token ids to read")
         texts, preds = reading_predictions(suspect, records, progress=progress)
-        run = lambda k: reading_mode_test(texts[:k], preds[:k], config, vocab)  # noqa: E731
+        drop = contexts is None
+        run = lambda k: reading_mode_test(texts[:k], preds[:k], config, vocab, drop_text_matches=drop)  # noqa: E731
         read = np.cumsum([t.size for t in texts])
     elif mode == "generation":
         encode, limit = getattr(suspect, "encode_prompt", None), getattr(suspect, "max_length", None)
