@@ -144,6 +144,12 @@ def audit(model: Model | str, reference: Model | str, config: AuditConfig | None
     return result
 
 
+def _greedy_answers(models, prompts: Sequence[str], max_tokens: int, show: bool) -> list[list[str]]:
+    """Each model's greedy answers to `prompts`, each put as a single user turn."""
+    requests = [GenerateRequest(prompt=[{"role": "user", "content": p}], max_tokens=max_tokens) for p in prompts]
+    return [[c.text for c in m.generate(requests, progress=show)] for m in models]
+
+
 def _style(suspect, ref, pairs: Sequence[ItemPair], s_sc, r_sc, cfg: AuditConfig, show: bool) -> StyleSubstance:
     """Both models answer the fresh items' questions in free text (style); correctness is from the
     fresh items' option scores (substance)."""
@@ -151,10 +157,7 @@ def _style(suspect, ref, pairs: Sequence[ItemPair], s_sc, r_sc, cfg: AuditConfig
 
     fresh = [p.fresh for p in pairs]
     n = len(pairs)
-    requests = [GenerateRequest(prompt=[{"role": "user", "content": it.question}], max_tokens=cfg.max_tokens,
-                                temperature=0.0) for it in fresh]
-    s_txt = [c.text for c in suspect.generate(requests, progress=show)]
-    r_txt = [c.text for c in ref.generate(requests, progress=show)]
+    s_txt, r_txt = _greedy_answers((suspect, ref), [it.question for it in fresh], cfg.max_tokens, show)
     same, other, ev = style_similarity(s_txt, r_txt, Embedder("auto"), seed=cfg.seed)
     return style_vs_substance([it.family for it in fresh], same, other, ev, s_sc.correct[n:], r_sc.correct[n:])
 
@@ -173,10 +176,8 @@ def _provenance(suspect, ref, cfg: AuditConfig, show: bool, step) -> dict[str, A
         return {"kind": "trace", **res.to_dict()}
     step("identity probes")
     prompts = [r.prompt for r in load_prompts("probes:identity").records][:20]
-    requests = [GenerateRequest(prompt=[{"role": "user", "content": p}], max_tokens=48) for p in prompts]
     names = list(cfg.reference_names) or _default_names(ref.model_id)
-    s_txt = [c.text for c in suspect.generate(requests, progress=show)]
-    r_txt = [c.text for c in ref.generate(requests, progress=show)]
+    s_txt, r_txt = _greedy_answers((suspect, ref), prompts, 48, show)
     return {"kind": "identity", "names": names, "n": len(prompts),
             "suspect_names_reference": float(np.mean(identity_hits(s_txt, names))),
             "reference_names_itself": float(np.mean(identity_hits(r_txt, names))),
