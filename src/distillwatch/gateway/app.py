@@ -18,7 +18,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,12 +86,13 @@ def _request_fields(body: dict, chat: bool) -> dict:
 
 class _Gateway:
     def __init__(self, upstream: Upstream, policy: Policy, keys: KeyStore, request_log: RequestLog,
-                 scorer: LiveScorer | None, served_name: str | None):
+                 scorer: LiveScorer | None, served_name: str | None, clock: Callable[[], float] | None = None):
         self.upstream, self.policy, self.keys, self.log = upstream, policy, keys, request_log
+        self.clock = clock or time.time
         s = policy.scoring
         self.scorer = scorer or WindowScorer(s.window_s, s.requests, s.tokens)
         self.served_name = served_name or getattr(upstream, "served_name", None) or "distillwatch"
-        self.limiter = RateLimiter()
+        self.limiter = RateLimiter(clock=clock)
         self.metrics = Metrics()
         self.accounts: dict[str, AccountState] = {}
 
@@ -108,7 +109,7 @@ class _Gateway:
     def admit(self, key: ApiKey) -> None:
         state = self.accounts.setdefault(key.account_id, AccountState(key.account_id, key.org_id))
         if state.action in ("block", "throttle") and \
-                time.monotonic() - state._verdict_at > self.policy.scoring.window_s:
+                self.clock() - state._verdict_at > self.policy.scoring.window_s:
             state.action, state.reason = "allow", "verdict expired"
         self.metrics.inc("distillwatch_gateway_actions_total", action=state.action)
         if state.action == "block":
@@ -208,7 +209,7 @@ class _Gateway:
             verdict = Verdict(float(verdict))
         action = verdict.action or self.policy.actions.action_for(verdict.score)
         state.score, state.action, state.reason = round(float(verdict.score), 4), action, verdict.reason
-        state._verdict_at = time.monotonic()
+        state._verdict_at = self.clock()
 
     # -- streaming -----------------------------------------------------------------------------------
     async def relay(self, resp: UpstreamResponse, record: dict, chat: bool, include_usage: bool,
@@ -296,7 +297,7 @@ class _Gateway:
 
         t0 = time.perf_counter()
         record: dict[str, Any] = {
-            "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(),
+            "timestamp": _dt.datetime.fromtimestamp(self.clock(), _dt.timezone.utc).isoformat(),
             "request_id": ("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex[:24],
             "endpoint": request.url.path, "ip": self.policy.client_ip(request.client.host if request.client else None,
                                         request.headers.get("x-forwarded-for")),
@@ -382,15 +383,19 @@ class _Gateway:
 
 def create_gateway_app(upstream: Upstream, *, policy: Policy | None = None, keys: KeyStore | None = None,
                        request_log: RequestLog, scorer: LiveScorer | None = None,
-                       served_name: str | None = None, close_keys: bool = False):
+                       served_name: str | None = None, close_keys: bool = False,
+                       clock: Callable[[], float] | None = None):
     """The gateway as a Starlette app. `request_log` must be open; the app closes it (rotating the last
-    segment into Parquet) and the upstream at shutdown, and the key store when `close_keys`."""
+    segment into Parquet) and the upstream at shutdown, and the key store when `close_keys`.
+
+    `clock` (epoch seconds; default `time.time`) stamps the log and drives rate limits and verdict
+    expiry; a replay of recorded or simulated traffic passes the traffic's own clock."""
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse, PlainTextResponse, Response
     from starlette.routing import Route
 
-    gw = _Gateway(upstream, policy or Policy(), keys or KeyStore(), request_log, scorer, served_name)
+    gw = _Gateway(upstream, policy or Policy(), keys or KeyStore(), request_log, scorer, served_name, clock)
 
     async def chat_completions(request: Request):
         return await gw.completions(request, chat=True)

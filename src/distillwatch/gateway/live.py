@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -89,14 +89,15 @@ class RateLimiter:
     will be; `spend` adds the tokens of an answered request.
     """
 
-    def __init__(self, window_s: float = 60.0):
+    def __init__(self, window_s: float = 60.0, clock: Callable[[], float] | None = None):
         self.window_s = float(window_s)
+        self.clock = clock or time.monotonic
         self._requests: dict[str, _Window] = {}
         self._tokens: dict[str, _Window] = {}
         self._lock = threading.Lock()
 
     def admit(self, account: str, requests_per_minute: int | None, tokens_per_minute: int | None) -> float | None:
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             req = self._requests.setdefault(account, _Window())
             tok = self._tokens.setdefault(account, _Window())
@@ -123,4 +124,4 @@ class RateLimiter:
     def spend(self, account: str, tokens: int) -> None:
         if tokens > 0:
             with self._lock:
-                self._tokens.setdefault(account, _Window()).add(time.monotonic(), int(tokens))
+                self._tokens.setdefault(account, _Window()).add(self.clock(), int(tokens))

@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -42,7 +42,7 @@ class ScanScorer:
 
     def __init__(self, reference: Any = None, *, fpr: float = 0.001, window_s: float = 24 * 3600.0,
                  max_rows: int = 200_000, refresh_every: int = 50, refresh_s: float = 10.0, min_accounts: int = 20,
-                 background: bool = True):
+                 background: bool = True, clock: Callable[[], float] | None = None):
         self.reference = reference
         self.fpr = float(fpr)
         self.window_s = float(window_s)
@@ -50,18 +50,19 @@ class ScanScorer:
         self.refresh_s = float(refresh_s)
         self.min_accounts = int(min_accounts)
         self.background = background
+        self.clock = clock or time.monotonic  # the window's time (a replay passes the traffic's clock)
         self._rows: deque[tuple[float, dict]] = deque(maxlen=int(max_rows))
         self._verdicts: dict[str, Verdict] = {}
         self._lock = threading.Lock()
         self._since = 0
-        self._last = time.monotonic()
+        self._last = self.clock()
         self._busy = threading.Lock()
         self.refreshes = 0
         self.last_alerts: list[dict] = []
 
     # -- LiveScorer ------------------------------------------------------------------------------
     def observe(self, record: Mapping[str, Any]) -> Verdict:
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             self._rows.append((now, dict(record)))
             self._since += 1
@@ -97,7 +98,7 @@ class ScanScorer:
         from ..traffic.scan import population_alerts, score_population
         from ..traffic.signatures import compute_signatures
 
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             while self._rows and self._rows[0][0] < now - self.window_s:
                 self._rows.popleft()

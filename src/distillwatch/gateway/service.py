@@ -9,6 +9,7 @@ passed through), `openai/<model>@<url>` (the same, always asking for <model>), o
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from ..models import Model
@@ -49,7 +50,8 @@ def build_gateway(upstream: str | Model | Upstream, log_dir: str | os.PathLike,
                   policy_path: str | os.PathLike | None = None, *, policy: Policy | None = None,
                   keys: KeyStore | str | os.PathLike | None = None, scorer: LiveScorer | None = None,
                   served_name: str | None = None, max_batch: int = 8, max_wait_ms: float = 5.0,
-                  rotate_bytes: int = 64 << 20, rotate_interval_s: float = 3600.0) -> Any:
+                  rotate_bytes: int = 64 << 20, rotate_interval_s: float = 3600.0,
+                  clock: Callable[[], float] | None = None) -> Any:
     """The gateway app, ready to serve (`run_server(app, port=...)` or `BackgroundServer(app)`).
 
     Opens (and recovers) the request log in `log_dir` now, so a damaged log is reported before the
@@ -60,7 +62,7 @@ def build_gateway(upstream: str | Model | Upstream, log_dir: str | os.PathLike,
     up = make_upstream(upstream, policy, served_name=served_name, max_batch=max_batch, max_wait_ms=max_wait_ms)
     request_log = RequestLog(log_dir, rotate_bytes=rotate_bytes, rotate_interval_s=rotate_interval_s).open()
     return create_gateway_app(up, policy=policy, keys=store, request_log=request_log, scorer=scorer,
-                              served_name=served_name, close_keys=store is not keys)
+                              served_name=served_name, close_keys=store is not keys, clock=clock)
 
 
 def run_gateway(upstream: str, *, port: int = 8000, log_dir: str | os.PathLike = "gateway-logs",

@@ -150,6 +150,10 @@ class LocalUpstream:
         raw = json.dumps(body).encode() if body is not None else b""
         return await call_asgi(self.app(watermark is not False), method, "/v1" + path, raw)
 
+    def engine_stats(self) -> dict[str, dict]:
+        """Batching statistics of the engines started so far ("watermarked", "plain")."""
+        return {("watermarked" if wm else "plain"): app.state.engine.stats.to_dict() for wm, app in self._apps.items()}
+
     async def aclose(self) -> None:
         for app in self._apps.values():
             await app.state.engine.stop()

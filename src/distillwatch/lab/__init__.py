@@ -11,6 +11,7 @@
     checkpoint  save_checkpoint, load_checkpoint, read_metadata (HF directory + distillwatch_train.json)
     harvesting  ask a teacher many prompts, resumably (the distiller's first step)
     traffic_sim simulated API traffic with ground truth (benign personas, campaigns)
+    replay      replay_traffic: send a traffic log to a gateway over HTTP, on the traffic's own clock
     closeness   held-out loss on a teacher's answers, student × teacher closeness table
     zoo         build_zoo from a spec (teachers, harvests, students, independents) with a ground-truth manifest
 
@@ -26,6 +27,8 @@ __all__ = [
     "ClosenessTable",
     "HarvestResult",
     "Example",
+    "ReplayClock",
+    "ReplayResult",
     "StudentConfig",
     "TrainResult",
     "ZooManifest",
@@ -49,6 +52,7 @@ __all__ = [
     "simulate_traffic",
     "read_manifest",
     "read_metadata",
+    "replay_traffic",
     "save_checkpoint",
     "train_student",
     "train_tokenizer",
@@ -56,6 +60,9 @@ __all__ = [
 
 _HOME = {
     "simulate_traffic": "traffic_sim",
+    "ReplayClock": "replay",
+    "ReplayResult": "replay",
+    "replay_traffic": "replay",
     "HarvestResult": "harvesting",
     "harvest": "harvesting",
     "read_harvest": "harvesting",
