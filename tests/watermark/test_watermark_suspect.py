@@ -66,7 +66,24 @@ def test_reading_mode_through_the_backend(suspects, watermarked_records):
 
 def test_generation_mode_through_the_backend(suspects, watermarked_records):
     hot = check_radioactivity(suspects["hot"], CONFIG, watermarked_records, mode="generation", max_tokens=30)
-    assert hot.mode == "generation" and hot.evidence.n > 0 and 0 <= hot.evidence.p_value <= 1
+    cold = check_radioactivity(suspects["cold"], CONFIG, watermarked_records, mode="generation", max_tokens=30)
+    assert hot.mode == "generation" and hot.evidence.p_value < 1e-6 and cold.evidence.p_value > 1e-3
+    assert hot.evidence.n > 100  # sampled (seeded per prompt), so the answers do not all repeat one loop
+    again = check_radioactivity(suspects["hot"], CONFIG, watermarked_records, mode="generation", max_tokens=30)
+    assert again.evidence.p_value == hot.evidence.p_value  # reproducible
+
+
+def test_generation_mode_reads_the_suspects_text_with_the_watermark_tokenizer(suspects, watermarked_records):
+    """A suspect known only by its text: a reader with the watermark's tokenizer re-tokenizes it."""
+    hot = check_radioactivity(suspects["hot"], CONFIG, watermarked_records, mode="generation", max_tokens=30,
+                              reader=suspects["cold"])
+    cold = check_radioactivity(suspects["cold"], CONFIG, watermarked_records, mode="generation", max_tokens=30,
+                               reader=suspects["hot"])
+    assert hot.evidence.p_value < 1e-6 and cold.evidence.p_value > 1e-3
+    from distillwatch.errors import InputError
+
+    with pytest.raises(InputError, match="generation mode only"):
+        check_radioactivity(suspects["hot"], CONFIG, watermarked_records, mode="reading", reader=suspects["cold"])
 
 
 def test_bad_mode_and_empty_data_are_input_errors(suspects, watermarked_records):

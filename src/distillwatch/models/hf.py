@@ -115,6 +115,10 @@ class HFModel(BaseModel):
         return ids
 
     # -- prompts --------------------------------------------------------------------------------
+    def encode_text(self, text: str) -> list[int]:
+        """Token ids of plain text, without special tokens (how a watermark detector reads an answer)."""
+        return list(self.tokenizer(text, add_special_tokens=False).input_ids)
+
     def encode_prompt(self, prompt: Prompt) -> list[int]:
         """Token ids the model sees for a prompt: chat messages through the chat template (or a plain
         `Role: text` layout when the tokenizer has none), plain text with the tokenizer's specials."""

@@ -52,6 +52,8 @@ class MockModel(BaseModel):
     def encode(self, text: str) -> list[int]:
         return [_WORD_ID.get(w, len(w) % self.vocab_size) for w in text.split()]
 
+    encode_text = encode
+
     def _answer(self, r: GenerateRequest) -> list[int]:
         if self.reply is not None:
             return self.encode(self.reply)[: r.max_tokens]

@@ -85,6 +85,8 @@ def check_radioactivity(
     curve_points: int = 8,
     progress: bool = False,
     contexts: Sequence[dict] | None = None,
+    reader: Model | None = None,
+    temperature: float = 0.7,
 ) -> RadioactivityResult:
     """Test whether `suspect` was trained on `watermarked` harvest records ({prompt, token_ids}).
 
@@ -98,10 +100,20 @@ def check_radioactivity(
     watermarked with this key, e.g. other answers of the same model) are read instead, with every
     position kept: the windows and the text are then independent of the key, so the null is exact
     without dropping anything.
+
+    `reader` (generation mode): a local model with the watermark's tokenizer, usually the provider's own.
+    The suspect's answers and prompts are then tokenized by it, so the suspect may use any tokenizer or
+    be a black box that returns only text, as a distilled student usually is. Generation samples at
+    `temperature` with a fixed seed per prompt (reproducible, and cached): greedy decoding of a small
+    student repeats itself, and repeated tuples are scored once.
     """
-    vocab = getattr(suspect, "vocab_size", None)
+    if reader is not None and mode != "generation":
+        raise InputError("a reader tokenizer applies to generation mode only (reading mode needs the suspect's "
+                         "own predictions in the watermark's vocabulary)")
+    vocab = getattr(reader if reader is not None else suspect, "vocab_size", None)
     if vocab is None:
-        raise InputError(f"{suspect.model_id} has no known vocabulary; radioactivity needs the watermark's tokenizer")
+        raise InputError(f"{suspect.model_id} has no known vocabulary; radioactivity needs the watermark's tokenizer "
+                         "(in generation mode, name it as the reader)")
     records = [r for r in watermarked if r.get("token_ids")]
     if not records:
         raise InputError("no watermarked records with token ids to test against")
@@ -116,19 +128,23 @@ def check_radioactivity(
         read = np.cumsum([t.size for t in texts])
     elif mode == "generation":
         encode, limit = getattr(suspect, "encode_prompt", None), getattr(suspect, "max_length", None)
-        prompts = [np.asarray(encode(_prompt(r)), dtype=np.int64) for r in records] if encode else None
-        if prompts is not None and limit is not None:  # keep within the suspect's context
-            fits = [p.size + 8 <= limit for p in prompts]
-            records = [r for r, ok in zip(records, fits) if ok]
-            prompts = [p for p, ok in zip(prompts, fits) if ok]
-            budgets = [min(max_tokens, limit - p.size) for p in prompts]
+        if encode is not None and limit is not None:  # keep within the suspect's context
+            room = [limit - len(encode(_prompt(r))) for r in records]
+            records = [r for r, n in zip(records, room) if n >= 8]
+            budgets = [min(max_tokens, n) for n in room if n >= 8]
             if not records:
                 raise InputError(f"no prompt fits {suspect.model_id}'s context of {limit} tokens")
         else:
             budgets = [max_tokens] * len(records)
-        answers = suspect.generate([GenerateRequest(_prompt(r), max_tokens=b) for r, b in zip(records, budgets)],
-                                   progress=progress)
-        gens = [np.asarray(a.token_ids or [], dtype=np.int64) for a in answers]
+        answers = suspect.generate([GenerateRequest(_prompt(r), max_tokens=b, temperature=temperature, seed=i)
+                                    for i, (r, b) in enumerate(zip(records, budgets))], progress=progress)
+        if reader is not None:
+            read_prompt = getattr(reader, "encode_prompt", None)
+            prompts = [np.asarray(read_prompt(_prompt(r)), dtype=np.int64) for r in records] if read_prompt else None
+            gens = [np.asarray(reader.encode_text(a.text), dtype=np.int64) for a in answers]
+        else:
+            prompts = [np.asarray(encode(_prompt(r)), dtype=np.int64) for r in records] if encode else None
+            gens = [np.asarray(a.token_ids or [], dtype=np.int64) for a in answers]
         reference = [np.asarray(r["token_ids"], dtype=np.int64) for r in records]
         run = lambda k: generation_mode_test(  # noqa: E731
             gens[:k], config, vocab, prompts=prompts[:k] if prompts else None, reference_texts=reference)
