@@ -12,14 +12,14 @@ __all__ = ["likelihood_test"]
 
 NULL = (
     "per prompt, the suspect and the reference model are exchangeable in which of the teacher's and a "
-    "control's answers they find more likely (per token), for some control"
+    "control's answers they find more likely (per character), for some control"
 )
 
 
 def likelihood_test(suspect_diff: np.ndarray, reference_diff: np.ndarray | None = None) -> Evidence:
     """Exact paired sign test per control, combined by intersection-union (max p).
 
-    `suspect_diff` (n, m): the suspect's mean per-token log-probability of the teacher's answer to prompt
+    `suspect_diff` (n, m): the suspect's log-probability per character of the teacher's answer to prompt
     i minus that of control j's answer. `reference_diff` (n, m): the same differences under a reference
     model that is neither the suspect, the teacher nor control j (e.g. another control). Prompts where
     exactly one of the two prefers the teacher's answer are discordant; under the null each direction is
@@ -58,7 +58,7 @@ def likelihood_test(suspect_diff: np.ndarray, reference_diff: np.ndarray | None 
         p_value=float(p),
         effect_size=float(effect),
         n=n,
-        method="exact McNemar on which answer (teacher's or control's) is more likely per token, suspect vs "
+        method="exact McNemar on which answer (teacher's or control's) is more likely per character, suspect vs "
                + ("reference model" if reference_diff is not None else "a fair coin")
                + ", intersection-union over controls",
         null_hypothesis=NULL,

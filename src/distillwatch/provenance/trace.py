@@ -113,6 +113,9 @@ class _Counted:
             return ""
 
     def mean_logprob(self, prompts: Sequence[str], answers: Sequence[str]) -> np.ndarray:
+        """Log-likelihood of each answer per character (not per token: two answers, or two models with
+        different tokenizers, cut text into tokens of different lengths, and a tokenizer fitted to one
+        model's text cuts it into fewer, less predictable tokens)."""
         if not prompts:
             return np.zeros(0)
         self.n += len(prompts)
@@ -121,7 +124,8 @@ class _Counted:
             scores = self.model.score(items, progress=self.show)
         except InputError:  # too long for this model's context: score the others, NaN for these
             scores = [self._score_one(it) for it in items]
-        return np.array([s.mean if s is not None and s.logprobs else np.nan for s in scores])
+        return np.array([float(np.sum(s.logprobs)) / max(1, len(a)) if s is not None and s.logprobs else np.nan
+                         for s, a in zip(scores, answers)])
 
     def _score_one(self, item):
         try:
