@@ -70,20 +70,3 @@ def test_gemma_loads_and_continues_text():
         "<start_of_turn>model\n")
     scores = gemma.score([("The capital of France is", " Paris")])[0]
     assert len(scores.logprobs) == 1 and scores.logprobs[0] > -8
-
-
-def test_demo_prints_real_answers(tmp_path):
-    from io import StringIO
-
-    from rich.console import Console
-
-    from distillwatch.demo import run_demo
-
-    buf = StringIO()
-    summary = run_demo(tmp_path, n_prompts=3, max_tokens=12, console=Console(file=buf, width=200))
-    assert summary["prompts"] == 3 and summary["generated_tokens"] > 0
-    assert summary["server"]["requests"] == 3
-    assert "SmolLM2 answers" in buf.getvalue()
-    logs = list(tmp_path.glob("demo.*.jsonl"))
-    entries = [json.loads(x) for x in logs[0].read_text().splitlines()]
-    assert [e["entry_type"] for e in entries].count("completion") == 3

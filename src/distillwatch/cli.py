@@ -177,18 +177,17 @@ def serve(
 
 @app.command()
 def demo(
-    out_dir: Path = typer.Option(Path("distillwatch-demo"), "--out", help="Where the demo writes its files."),
-    n_prompts: int = typer.Option(20, "--prompts", min=1, help="Real user prompts to send."),
-    max_tokens: int = typer.Option(64, "--max-tokens", min=1),
-    concurrency: int = typer.Option(8, "--concurrency", min=1),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Ask the server even for answers already cached."),
+    out_dir: Path = typer.Option(Path("distillwatch-demo"), "--out", help="Where the demo writes its files and "
+                                 "report.html."),
+    quick: bool = typer.Option(False, "--quick", help="The same chain with smaller budgets (a few minutes)."),
 ):
-    """Run the end-to-end demo offline: serve bundled SmolLM2, send real user prompts through the
-    OpenAI-compatible client concurrently, and show the answers."""
+    """The whole story offline, on bundled models: SmolLM2 served behind the watermarking gateway; benign users
+    and a hydra distillation campaign over HTTP; live flagging and throttling; scan of the gateway's log;
+    students distilled from the harvest, from Gemma-3-270M and from human text; radioactivity and trace on
+    each; the student's risk card; one HTML report. Re-running resumes from the steps already done."""
     from .demo import run_demo
 
-    run_demo(out_dir=out_dir, n_prompts=n_prompts, max_tokens=max_tokens, concurrency=concurrency,
-             use_cache=not no_cache, console=out)
+    run_demo(out_dir, quick=quick, console=out)
 
 
 @app.command()
@@ -412,7 +411,7 @@ def watermark_detect(
     if text_file is not None:
         if model is None or getattr(model, "tokenizer", None) is None:
             raise InputError("--text-file needs --tokenizer naming a local model (hf/... or bundled/...)")
-        ids = list(model.tokenizer(text_file.read_text(encoding="utf-8"), add_special_tokens=False).input_ids)
+        ids = model.encode_text(text_file.read_text(encoding="utf-8"))
     else:
         try:
             ids = json.loads(tokens_json.read_text())
@@ -437,17 +436,23 @@ def watermark_detect(
 
 @app.command()
 def radioactivity(
-    suspect: str = typer.Option(..., "--suspect", help="The suspect model string (must share the watermark's tokenizer)."),
+    suspect: str = typer.Option(..., "--suspect", help="The suspect model string (reading mode: it must share the "
+                                "watermark's tokenizer; generation mode: any, with --tokenizer)."),
     key: str = typer.Option(..., "--key", help="The provider's watermark key: an integer or env:VAR."),
     watermarked_data: Path = typer.Option(..., "--watermarked-data", help="Harvest JSONL of watermarked answers (prompt, token_ids)."),
     mode: str = typer.Option("reading", "--mode", help="reading (open weights) | generation (answers only)."),
     scheme: str = typer.Option("kgw:lefthash", "--scheme", help="Watermark scheme and seeding, e.g. kgw:lefthash, kgw:selfhash, gumbel."),
     gamma: float = typer.Option(0.25, "--gamma", min=0.0, max=1.0),
     max_tokens: int = typer.Option(128, "--max-tokens", min=1, help="Generation mode: tokens per answer."),
+    temperature: float = typer.Option(0.7, "--temperature", min=0.0, help="Generation mode: sampling temperature "
+                                      "(seeded per prompt; 0 is greedy)."),
     contexts: Optional[Path] = typer.Option(None, "--contexts", help="Reading mode: read this JSONL of text NOT "
                                             "watermarked with the key (prompt, token_ids) instead of the watermarked "
                                             "answers, keeping every position (more power on suspects close to the "
                                             "generator)."),
+    tokenizer: Optional[str] = typer.Option(None, "--tokenizer", help="Generation mode: a local model with the "
+                                            "watermark's tokenizer (usually your own) that re-tokenizes the suspect's "
+                                            "text, so a suspect with another tokenizer, or an API, can be tested."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write an HTML report with the p-value-vs-tokens curve."),
     json_out: bool = typer.Option(False, "--json"),
     no_cache: bool = typer.Option(False, "--no-cache"),
@@ -462,8 +467,10 @@ def radioactivity(
     config = _watermark_config(spec)
     records = read_harvest(watermarked_data)
     model = _model(suspect, model_args, no_cache)
+    reader = _model(tokenizer, None, True) if tokenizer else None
     result = check_radioactivity(model, config, records, mode=mode, max_tokens=max_tokens, progress=True,
-                                 contexts=read_harvest(contexts) if contexts else None)
+                                 contexts=read_harvest(contexts) if contexts else None, reader=reader,
+                                 temperature=temperature)
     record = result.to_dict()
     if report:
         _radioactivity_report(result, suspect, report)
