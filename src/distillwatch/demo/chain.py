@@ -189,7 +189,7 @@ class _Context:
         import pyarrow.parquet as pq
 
         from ..gateway import BackgroundServer, KeyStore, ScanScorer, build_gateway
-        from ..lab.replay import ReplayClock, replay_traffic, _epoch
+        from ..lab.replay import ReplayClock, epoch_seconds, replay_traffic
         from ..lab.traffic_sim import labels_path
         from ..traffic import fit_reference
         from ..watermark import WatermarkDetector
@@ -203,7 +203,7 @@ class _Context:
         reference = fit_reference([self.out / "traffic" / "benign-history.parquet"], fpr=b.fpr)
         gw_log = d / "gateway-log"
         shutil.rmtree(gw_log, ignore_errors=True)
-        clock = ReplayClock(_epoch(rows[0]["timestamp"]))
+        clock = ReplayClock(epoch_seconds(rows[0]["timestamp"]))
         scorer = ScanScorer(reference, fpr=b.fpr, window_s=86400.0, refresh_every=b.scan_refresh_every,
                             refresh_s=1e12, clock=clock)
         teacher = self.model(TEACHER, cache=False)
@@ -234,12 +234,13 @@ class _Context:
         harvest_path = self.lab_dir / "harvest.jsonl"
         harvest_path.parent.mkdir(parents=True, exist_ok=True)
         detector = WatermarkDetector(self.watermark(), teacher.vocab_size)
-        p_values = []
+        p_values, harvest_tokens = [], 0
         with open(harvest_path, "w", encoding="utf-8") as f:
             for r in results:
                 if campaign_of.get(r.account_id) == CAMPAIGN and r.status == 200 and r.text.strip():
                     ids = r.token_ids or teacher.encode_text(r.text)
                     p_values.append(detector.detect(ids).p_value)
+                    harvest_tokens += len(ids)
                     f.write(json.dumps({"id": f"req-{r.row}", "prompt": r.messages, "response": r.text,
                                         "token_ids": ids}) + "\n")
         p = np.asarray(p_values)
@@ -249,7 +250,7 @@ class _Context:
 
         return {
             "requests": len(results), "wall_s": round(wall, 1),
-            "simulated_hours": round((_epoch(rows[-1]["timestamp"]) - _epoch(rows[0]["timestamp"])) / 3600, 1),
+            "simulated_hours": round((epoch_seconds(rows[-1]["timestamp"]) - epoch_seconds(rows[0]["timestamp"])) / 3600, 1),
             "engine": engine, "gateway_log": parquet,
             "campaign": {"requests": int(is_campaign.sum()), "answered": share(is_campaign, 200),
                          "throttled": share(is_campaign, 429), "blocked": share(is_campaign, 403),
@@ -265,7 +266,7 @@ class _Context:
             "live_refreshes": scorer.refreshes,
             "top_accounts": [{**a, "campaign": campaign_of.get(a["account_id"])} for a in admin[:12]],
             "harvest": {"path": str(harvest_path), "answers": int(p.size),
-                        "tokens": int(sum(len(json.loads(x)["token_ids"]) for x in open(harvest_path))),
+                        "tokens": harvest_tokens,
                         "watermark_median_p": float(np.median(p)) if p.size else None,
                         "watermark_share_p_below_1e-4": float((p < 1e-4).mean()) if p.size else None},
         }

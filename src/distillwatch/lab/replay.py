@@ -22,7 +22,7 @@ from typing import Any
 
 from ..progress import progress_bar
 
-__all__ = ["ReplayClock", "ReplayResult", "replay_traffic"]
+__all__ = ["ReplayClock", "ReplayResult", "epoch_seconds", "replay_traffic"]
 
 
 class ReplayClock:
@@ -139,13 +139,14 @@ async def _replay(rows, base_url, keys, clock, max_tokens, max_chars, concurrenc
                     headers["X-Forwarded-For"] = str(row["ip"])
                 await slots.acquire()
                 if clock is not None and row.get("timestamp") is not None:
-                    clock.advance(_epoch(row["timestamp"]))
+                    clock.advance(epoch_seconds(row["timestamp"]))
                 tasks.append(asyncio.create_task(send(i, row, body, headers)))
             await asyncio.gather(*tasks)
     return [r for r in results if r is not None]
 
 
-def _epoch(ts: Any) -> float:
+def epoch_seconds(ts: Any) -> float:
+    """A log timestamp (datetime or ISO string) as epoch seconds."""
     if hasattr(ts, "timestamp"):
         return float(ts.timestamp())
     import datetime as _dt
