@@ -22,6 +22,7 @@ import os
 import secrets
 import time
 import urllib.request
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,7 @@ def run_demo(out_dir: str | Path = "distillwatch-demo", *, quick: bool = False, 
         r["radioactivity"] = steps.run("radioactivity", "Radioactivity: is our watermark in their writing?",
                                        fp(*lab_fields, "radioactivity_tokens", "wrong_keys"), ctx.radioactivity)
         r["trace"] = steps.run("trace", "trace: calibrated lineage tests against controls",
-                               fp(*lab_fields, "trace_budget"), ctx.trace)
+                               fp(*lab_fields, "trace_budget"), lambda: ctx.trace(r["scan"]["flagged_account_ids"]))
         r["audit"] = steps.run("audit", "audit: the student's risk card against SmolLM2",
                                fp(*lab_fields, "audit_harmful", "audit_benign", "audit_pairs", "audit_tokens",
                                   "audit_validate_judge"), ctx.audit)
@@ -128,6 +129,16 @@ class _Context:
 
         key = int((self.provider_dir / "watermark.key").read_text().strip())
         return WatermarkConfig("kgw", key=key, gamma=0.25, delta=2.0, seeding="lefthash")
+
+    def campaign_of(self) -> dict[str, str | None]:
+        """Ground truth of the simulated traffic: each account's campaign (None for benign users)."""
+        import pyarrow.parquet as pq
+
+        from ..lab.traffic_sim import labels_path
+
+        labels = labels_path(self.out / "traffic" / "traffic.parquet")
+        rows = pq.read_table(labels, columns=["account_id", "campaign"]).to_pylist()
+        return {r["account_id"]: r["campaign"] for r in rows}
 
     # -- 1. provider ---------------------------------------------------------------------------------
     def provider(self) -> dict:
@@ -190,7 +201,6 @@ class _Context:
 
         from ..gateway import BackgroundServer, KeyStore, ScanScorer, build_gateway
         from ..lab.replay import ReplayClock, epoch_seconds, replay_traffic
-        from ..lab.traffic_sim import labels_path
         from ..traffic import fit_reference
         from ..watermark import WatermarkDetector
 
@@ -198,7 +208,7 @@ class _Context:
         b, d = self.b, self.provider_dir
         log_path = self.out / "traffic" / "traffic.parquet"
         rows = pq.read_table(log_path).to_pylist()
-        campaign_of = {r["account_id"]: r["campaign"] for r in pq.read_table(labels_path(log_path)).to_pylist()}
+        campaign_of = self.campaign_of()
         keys = json.loads((d / "client-keys.json").read_text())
         reference = fit_reference([self.out / "traffic" / "benign-history.parquet"], fpr=b.fpr)
         gw_log = d / "gateway-log"
@@ -257,7 +267,7 @@ class _Context:
                          "first_refusal_at_request": first_refusal,
                          "accounts": len(camp_accounts),
                          "accounts_flagged": sum(actions.get(a, {}).get("action", "allow") != "allow" for a in camp_accounts),
-                         "actions": _count(actions.get(a, {}).get("action", "allow") for a in camp_accounts)},
+                         "actions": dict(Counter(actions.get(a, {}).get("action", "allow") for a in camp_accounts))},
             "benign": {"requests": int((~is_campaign).sum()), "answered": share(~is_campaign, 200),
                        "throttled": share(~is_campaign, 429), "blocked": share(~is_campaign, 403),
                        "accounts": len(benign_accounts),
@@ -273,13 +283,9 @@ class _Context:
 
     # -- 3. scan -----------------------------------------------------------------------------------------
     def scan(self) -> dict:
-        import pyarrow.parquet as pq
-
-        from ..lab.traffic_sim import labels_path
         from ..traffic import scan as run_scan
 
-        log_path = self.out / "traffic" / "traffic.parquet"
-        campaign_of = {r["account_id"]: r["campaign"] for r in pq.read_table(labels_path(log_path)).to_pylist()}
+        campaign_of = self.campaign_of()
         gw = sorted(str(p) for p in (self.provider_dir / "gateway-log").glob("*.parquet"))
         res = run_scan(gw, self.out / "scan", fpr=self.b.fpr, reference=[self.out / "traffic" / "benign-history.parquet"])
         truth = {a for a, c in campaign_of.items() if c == CAMPAIGN}
@@ -365,25 +371,24 @@ class _Context:
                              "ks_uniform_p": float(kstest(ps, "uniform").pvalue), "min_p": float(min(ps))}
         return out
 
-    def _campaign_probes(self, n: int) -> list[str]:
+    def _campaign_probes(self, flagged: set[str], n: int) -> list[str]:
         """Probe prompts in the campaign's own style: requests that the accounts scan flagged sent through
         the gateway (answered or refused), from the provider's log. Chosen without looking at any suspect."""
         import pyarrow.parquet as pq
 
-        flagged = set(json.loads((self.out / "steps" / "scan.json").read_text())["result"]["flagged_account_ids"])
         rows = pq.read_table(sorted((self.provider_dir / "gateway-log").glob("*.parquet")),
                              columns=["account_id", "prompt_text"]).to_pylist()
         texts = sorted({r["prompt_text"] for r in rows if r["account_id"] in flagged and r["prompt_text"]})
         rng = np.random.default_rng(0)
         return [texts[i] for i in rng.permutation(len(texts))[:n]]
 
-    def trace(self) -> dict:
+    def trace(self, flagged_accounts: list[str]) -> dict:
         from ..provenance import trace as run_trace
         from ..provenance.report import trace_report
 
         teacher, gemma = self.model(TEACHER), self.model(SIBLING_TEACHER)
         n_probes = 3 * max(1, (self.b.trace_budget - self.b.trace_budget // 10) // 4)
-        probes = self._campaign_probes(n_probes)
+        probes = self._campaign_probes(set(flagged_accounts), n_probes)
         controls = {"student": [gemma, self.suspect("independent")],
                     "sibling": [gemma, self.suspect("independent")],
                     "independent": [gemma, self.suspect("sibling")]}
@@ -417,13 +422,6 @@ def _admin_accounts(url: str) -> list[dict]:
                                  headers={"Authorization": f"Bearer {os.environ['DISTILLWATCH_DEMO_ADMIN_TOKEN']}"})
     with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 - loopback
         return json.loads(resp.read())["data"]
-
-
-def _count(items) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for x in items:
-        out[x] = out.get(x, 0) + 1
-    return out
 
 
 def _print_summary(console: Console, r: dict, path: Path) -> None:
