@@ -62,7 +62,11 @@ def test_trace_and_audit_ran_on_every_model(demo):
     for name, t in r["trace"].items():
         assert t["verdict"] in ("derived", "no evidence", "inconclusive") and 0 <= t["p_value"] <= 1
         assert (out / "trace" / f"{name}.html").is_file()
-    # the verdict may only say "derived" for the one model that was distilled from SmolLM2
+    # trace attributes the student, through the answers the gateway served to the flagged accounts, and
+    # says "derived" for no model that was not distilled from SmolLM2
+    student = r["trace"]["student"]
+    assert student["verdict"] == "derived" and student["tests"]["served"] <= 1e-3
+    assert student["served"]["closer_to_served"] > 3 * student["served"]["closer_to_fresh"]
     assert r["trace"]["sibling"]["verdict"] != "derived" and r["trace"]["independent"]["verdict"] != "derived"
     questions = {f["question"] for f in r["audit"]["findings"]}
     assert any("refusals" in q for q in questions) and any("leaked" in q for q in questions)

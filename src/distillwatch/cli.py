@@ -495,17 +495,41 @@ def trace(
     out_dir: Path = typer.Option(Path("distillwatch-trace"), "--out", help="Where the report and run log go."),
     json_out: bool = typer.Option(False, "--json", help="Print {verdict, p_value, queries, evidence} as JSON."),
     no_cache: bool = typer.Option(False, "--no-cache"),
+    served: Optional[Path] = typer.Option(None, "--served", help="Answers the teacher served: a request log (any "
+                                          "format scan reads; a directory = all its files, e.g. the gateway's log) "
+                                          "or a harvest JSONL. Adds the served-answer test (half the budget)."),
+    served_account: Optional[list[str]] = typer.Option(None, "--served-account", help="Only this account's "
+                                                       "answers from --served (repeat; e.g. the accounts scan flagged)."),
+    served_watermark: Optional[str] = typer.Option(None, "--served-watermark", help="The watermark the answers "
+                                                   "were served with (spec or config file), applied when the "
+                                                   "teacher redraws them locally; omit for a teacher behind the gateway."),
+    served_temperature: Optional[float] = typer.Option(None, "--served-temperature", min=0.0, help="Temperature "
+                                                       "for --served rows that do not record one."),
+    served_max_tokens: Optional[int] = typer.Option(None, "--served-max-tokens", min=1, help="max_tokens for "
+                                                    "--served rows that do not record one."),
 ):
     """Was SUSPECT distilled from TEACHER? Calibrated tests (agreement, likelihood, distribution, style,
     identity) against controls, combined with family-wise error control; verdict `derived`, `no evidence`
-    or `inconclusive`, stopping early under the query budget."""
-    from .provenance import trace as run_trace
+    or `inconclusive`, stopping early under the query budget. With --served, also the exact served-answer
+    test: is the suspect closer to the answers the teacher served than to fresh redraws of them?"""
+    from .provenance import load_served, trace as run_trace
     from .provenance.report import trace_report
 
+    served_answers = None
+    if served is not None:
+        served_answers, skipped = load_served(served, accounts=served_account, temperature=served_temperature,
+                                              max_tokens=served_max_tokens)
+        left_out = ", ".join(f"{n} {why}" for why, n in skipped.items())
+        out.print(f"served answers: {len(served_answers)} sampled answers from {served}"
+                  + (f" (left out: {left_out})" if left_out else ""))
+        if not served_answers:
+            raise InputError(f"no sampled answers to test in {served}" + (f" (left out: {left_out})" if left_out else ""))
+    served_config = _watermark_config(served_watermark) if served_watermark is not None else None
     models = [_model(m, None, no_cache) for m in (suspect, teacher, *control)]
     result = run_trace(models[0], models[1], models[2:], budget=budget,
                        probes=None if probes == "sharegpt" else probes, alpha=alpha, seed=seed,
-                       progress=True, teacher_names=teacher_name)
+                       progress=True, teacher_names=teacher_name, served=served_answers,
+                       served_watermark=served_config)
     record = result.to_dict()
     with RunLog("trace", out_dir) as log:
         log.write("config", suspect=suspect, teacher=teacher, controls=control, budget=budget, alpha=alpha)

@@ -36,6 +36,10 @@ def _identity(rng, n=12, m=2):
     return (rng.random(n) < 0.3, rng.random((m, n)) < 0.3), {}
 
 
+def _served(rng, n=30):
+    return (rng.normal(size=n), rng.normal(size=n)), {}
+
+
 # Data drawn under each test's null hypothesis; every registered test must have an entry.
 NULL_DATA = {
     "agreement": _agreement,
@@ -43,6 +47,7 @@ NULL_DATA = {
     "distribution": _distribution,
     "style": _style,
     "identity": _identity,
+    "served": _served,
 }
 
 
@@ -109,8 +114,14 @@ def _identity_alt(rng, n=12, m=2):
     return (rng.random(n) < 0.8, rng.random((m, n)) < 0.1), {}
 
 
+def _served_alt(rng, n=30):
+    """The suspect learned the served answers: it finds them more likely than fresh ones, by a margin."""
+    fresh = rng.normal(size=n)
+    return (fresh + rng.normal(1.0, 1.0, size=n), fresh), {}
+
+
 ALT_DATA = {"agreement": _copying, "likelihood": _likelihood_alt, "distribution": _distribution_alt,
-            "style": _style_alt, "identity": _identity_alt}
+            "style": _style_alt, "identity": _identity_alt, "served": _served_alt}
 
 
 @pytest.mark.parametrize("name", sorted(TESTS))

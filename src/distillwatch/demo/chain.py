@@ -335,7 +335,7 @@ class _Context:
         out = {}
         for name, examples in data.items():
             d = self.lab_dir / "students" / name
-            if not (d / "distillwatch_train.json").is_file():
+            if not _trained_as(d, examples, b):
                 texts = [m["content"] for e in examples for m in e["prompt"]] + [e["response"] for e in examples]
                 tok = train_tokenizer(texts, vocab_size=b.tokenizer_vocab)
                 self.console.print(f"training [bold]{name}[/] on {len(examples)} examples ({b.epochs} epochs)")
@@ -383,24 +383,33 @@ class _Context:
         return [texts[i] for i in rng.permutation(len(texts))[:n]]
 
     def trace(self, flagged_accounts: list[str]) -> dict:
-        from ..provenance import trace as run_trace
+        from ..provenance import load_served, trace as run_trace
         from ..provenance.report import trace_report
 
         teacher, gemma = self.model(TEACHER), self.model(SIBLING_TEACHER)
-        n_probes = 3 * max(1, (self.b.trace_budget - self.b.trace_budget // 10) // 4)
-        probes = self._campaign_probes(set(flagged_accounts), n_probes)
+        # what the provider served to the flagged accounts, from its own log: the served-answer test
+        served, left_out = load_served(self.provider_dir / "gateway-log", accounts=flagged_accounts)
+        # the candidates answer a pool three times the probes trace puts to the suspect (half the budget
+        # after the identity probes; four requests per probe)
+        b = self.b.trace_budget
+        probes = self._campaign_probes(set(flagged_accounts), 3 * max(1, (b - b // 10) // 2 // 4))
         controls = {"student": [gemma, self.suspect("independent")],
                     "sibling": [gemma, self.suspect("independent")],
                     "independent": [gemma, self.suspect("sibling")]}
         out = {}
         for name in SUSPECTS:
-            res = run_trace(self.suspect(name), teacher, controls[name], budget=self.b.trace_budget, seed=0,
-                            probes=probes, progress=True, teacher_names=["SmolLM", "Hugging Face"])
+            res = run_trace(self.suspect(name), teacher, controls[name], budget=b, seed=0, probes=probes,
+                            progress=True, teacher_names=["SmolLM", "Hugging Face"], served=served,
+                            served_watermark=self.watermark())
             path = trace_report(res, title=f"trace: {name} vs SmolLM2").write(self.out / "trace" / f"{name}.html")
             d = res.to_dict()
+            by_test = {e["test"]: e for e in d["evidence"]}
             out[name] = {"verdict": d["verdict"], "p_value": d["p_value"], "queries": d["queries"], "probes": len(probes),
                          "controls": [c.model_id if hasattr(c, "model_id") else str(c) for c in controls[name]],
-                         "tests": {e["test"]: e["p_value"] for e in d["evidence"]},
+                         "tests": {t: e["p_value"] for t, e in by_test.items()},
+                         "served": {"available": len(served), "left_out": dict(left_out),
+                                    **({k: by_test["served"]["details"][k] for k in ("closer_to_served", "closer_to_fresh")}
+                                       if "served" in by_test else {})},
                          "report": str(path)}
         return out
 
@@ -415,6 +424,20 @@ class _Context:
         res = audit(self.suspect("student"), self.model(TEACHER), cfg, progress=True)
         html, js = write_card(res, self.out / "audit")
         return {"findings": res.findings, "report": str(html), "json": str(js), "seconds": round(res.seconds, 1)}
+
+
+def _trained_as(path: Path, examples: list[dict], b: DemoBudget) -> bool:
+    """Whether the checkpoint at `path` was trained on exactly these examples with this budget's student
+    (so a re-run reuses it, and a run whose traffic changed retrains)."""
+    from ..lab import StudentConfig
+    from ..lab.corpus import data_sha256
+
+    meta_path = path / "distillwatch_train.json"
+    if not meta_path.is_file():
+        return False
+    meta = json.loads(meta_path.read_text())
+    return (meta.get("data_sha256") == data_sha256(examples) and meta.get("epochs") == b.epochs
+            and meta.get("student_config") == StudentConfig.preset(b.preset).to_dict())
 
 
 def _admin_accounts(url: str) -> list[dict]:

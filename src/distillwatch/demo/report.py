@@ -133,10 +133,16 @@ def demo_report(r: dict, out: Path) -> Report:
     tc.table(["model", "verdict", "p-value", "queries", *[f"{k} p" for k in tests], "report"],
              [[n, tr[n]["verdict"], _p(tr[n]["p_value"]), tr[n]["queries"], *[_p(tr[n]["tests"].get(k)) for k in tests],
                _link(tr[n]["report"], out, "trace report")] for n in SUSPECT_ROLES], raw=True)
+    sv = tr["student"].get("served", {})
     tc.text("Teacher: SmolLM2. Controls: Gemma-3-270M and one of the other lab models (never one derived from "
             "SmolLM2). Probes: requests that the accounts scan flagged sent through the gateway, taken from the "
             "provider's log, so the suspects are asked the kind of questions the campaign asked. The verdict is "
             "'derived' only when the family-wise error is below alpha.")
+    tc.text(f"The served-answer test uses the {sv.get('available', 0)} sampled answers the gateway served to the "
+            "flagged accounts (from its log). SmolLM2 redraws each with the same temperature, length and watermark; "
+            "a model that never saw the served answers cannot tell them from the redraws, so which one it finds "
+            "more likely is a fair coin, whatever the model. The student preferred the served answer "
+            f"{sv.get('closer_to_served', 0)} times and the redraw {sv.get('closer_to_fresh', 0)} times.")
 
     ad = rep.section("6. audit: the student's risk card", "audit")
     ad.html("<p>" + _link(au.get("report"), out, "The full risk card") + "</p>")

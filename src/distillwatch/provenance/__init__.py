@@ -9,6 +9,7 @@
     distribution  mmd_test                                         (MMD between answer embeddings)
     style         style_test, lexical_features                     (teacher-vs-controls classifier)
     identity      identity_test, identity_hits                     (who-made-you probes; weak)
+    served        served_test, load_served, ServedAnswer, draw_fresh (served answers vs fresh redraws)
     verdict       combine, Decision                                (Holm over tests)
     trace         trace, TraceResult, TraceRound                   (models, budget, rounds)
     features      Embedder, hashed_ngrams                          (answer features, outside the tests)
@@ -24,6 +25,7 @@ from .features import Embedder, hashed_ngrams
 from .identity import identity_hits, identity_test
 from .likelihood import likelihood_test
 from .report import trace_report
+from .served import ServedAnswer, draw_fresh, load_served, prefix_overlap, served_test
 from .style import lexical_features, style_test
 from .trace import TraceResult, TraceRound, trace
 from .verdict import DECISIVE, VERDICTS, Decision, combine
@@ -34,6 +36,7 @@ TESTS = {
     "distribution": mmd_test,
     "style": style_test,
     "identity": identity_test,
+    "served": served_test,
 }
 
 __all__ = [
@@ -43,18 +46,23 @@ __all__ = [
     "Decision",
     "Embedder",
     "Evidence",
+    "ServedAnswer",
     "TraceResult",
     "TraceRound",
     "agreement_test",
     "combine",
+    "draw_fresh",
     "hashed_ngrams",
     "identity_hits",
     "identity_test",
     "lexical_features",
     "likelihood_test",
+    "load_served",
     "mmd_test",
     "prefix_keys",
+    "prefix_overlap",
     "select_probes",
+    "served_test",
     "style_test",
     "trace",
     "trace_report",

@@ -16,12 +16,14 @@ import numpy as np
 
 from ..errors import InputError, UnsupportedOperation
 from ..models import GenerateRequest, Model, get_model
+from ..models._types import Prompt
 from .agreement import agreement_test, prefix_keys, select_probes
 from .distribution import mmd_test
 from ..evidence import Evidence
 from .features import Embedder
 from .identity import identity_hits, identity_test
 from .likelihood import likelihood_test
+from .served import ServedAnswer, draw_fresh, prefix_overlap, served_test
 from .stats import spending_weights
 from .style import lexical_features, style_test
 from .verdict import DECISIVE, combine
@@ -95,11 +97,11 @@ class _Counted:
     def model_id(self) -> str:
         return self.model.model_id
 
-    def answer(self, prompts: Sequence[str], max_tokens: int) -> list[str]:
+    def answer(self, prompts: Sequence[Prompt], max_tokens: int) -> list[str]:
         if not prompts:
             return []
         self.n += len(prompts)
-        reqs = [GenerateRequest([{"role": "user", "content": p}], max_tokens=max_tokens) for p in prompts]
+        reqs = [GenerateRequest(_messages(p), max_tokens=max_tokens) for p in prompts]
         try:
             return [c.text for c in self.model.generate(reqs, progress=self.show)]
         except InputError:  # a prompt too long for this model's context: answer the others
@@ -112,14 +114,19 @@ class _Counted:
             self.failed += 1
             return ""
 
-    def mean_logprob(self, prompts: Sequence[str], answers: Sequence[str]) -> np.ndarray:
+    def sample(self, served: Sequence[ServedAnswer], logits_processor, seed: int) -> list[str]:
+        """Fresh answers drawn like the served ones (see `served.draw_fresh`)."""
+        self.n += len(served)
+        return draw_fresh(self.model, served, logits_processor=logits_processor, seed=seed, progress=self.show)
+
+    def mean_logprob(self, prompts: Sequence[Prompt], answers: Sequence[str]) -> np.ndarray:
         """Log-likelihood of each answer per character (not per token: two answers, or two models with
         different tokenizers, cut text into tokens of different lengths, and a tokenizer fitted to one
         model's text cuts it into fewer, less predictable tokens)."""
         if not prompts:
             return np.zeros(0)
         self.n += len(prompts)
-        items = [([{"role": "user", "content": p}], a) for p, a in zip(prompts, answers)]
+        items = [(_messages(p), a) for p, a in zip(prompts, answers)]
         try:
             scores = self.model.score(items, progress=self.show)
         except InputError:  # too long for this model's context: score the others, NaN for these
@@ -153,6 +160,8 @@ def trace(
     embedder: Embedder | str = "auto",
     n_permutations: int = 1000,
     decisive: Sequence[str] = DECISIVE,
+    served: Sequence[ServedAnswer] | None = None,
+    served_watermark: Any = None,
 ) -> TraceResult:
     """Test whether `suspect` was distilled from `teacher`, against `controls` (at least two advised).
 
@@ -165,7 +174,14 @@ def trace(
     identity probes). Alpha is spent over the `rounds` looks as α·t²; the run stops at the first look
     that rejects. `progress`: True shows the models' progress bars; a callable gets each `TraceRound`.
     `decisive` names the tests that can make the verdict "derived" (Holm over them); the others are
-    reported as supporting evidence (see `verdict.DECISIVE` for why the default is the agreement test).
+    reported as supporting evidence (see `verdict.DECISIVE` for why the default is agreement and served).
+
+    `served`: answers the teacher served, e.g. to the accounts `scan` flagged (`served.load_served` reads
+    them from the gateway's log). With them, half of the budget goes to the served-answer test: the
+    teacher redraws a fresh answer to each prompt with the served settings, and the suspect scores both
+    (or, if it cannot score, answers, and its answer is compared to both). `served_watermark` (a
+    `WatermarkConfig`, spec string or config file) is the watermark they were served with, applied to the redraw when
+    the teacher is the bare local model; a teacher behind the gateway watermarks on its own.
     """
     if not controls:
         raise ValueError("trace needs at least one control model (two or more advised)")
@@ -185,10 +201,18 @@ def trace(
 
         id_prompts = [r.prompt for r in load_prompts("probes:identity").records][: max(0, budget // 10)]
     per_prompt = 1 + ((m + 1) if s.can_score else 0)
-    n_total = max(0, (budget - len(id_prompts)) // per_prompt)
+    left = budget - len(id_prompts)
+    chosen: list[ServedAnswer] = []
+    if served:
+        per_served = 2 if s.can_score else 1
+        n_served = min(len(served), (left // 2) // per_served)
+        chosen = [served[i] for i in np.sort(rng.choice(len(served), size=n_served, replace=False))]
+        left -= n_served * per_served
+    n_total = max(0, left // per_prompt)
     pool = _pool(probes, n_total, seed)
     n_total = min(n_total, len(pool))
-    rounds = max(1, min(rounds, n_total // 8 or 1))
+    rounds = max(1, min(rounds, max(n_total, len(chosen)) // 8 or 1))
+    fresh = t.sample(chosen, _processor(served_watermark, t.model), seed) if chosen else []
 
     answers = np.array([c.answer(pool, max_tokens) for c in candidates], dtype=object)  # (m+1, pool)
     keys = np.stack([prefix_keys(list(a), prefix_lengths) for a in answers])  # (m+1, pool, levels)
@@ -207,6 +231,8 @@ def trace(
     s_text: dict[int, str] = {}
     s_lp: dict[int, np.ndarray] = {}  # prompt -> suspect's mean logprob of each candidate's answer
     base: dict[int, np.ndarray] = {}  # prompt -> baseline difference per control
+    closeness: list[tuple[float, float]] = []  # per served answer used: suspect's closeness to it, to the fresh one
+    close_kind = "log-likelihood per character"
     history: list[TraceRound] = []
     overall_p, verdict, evidence = 1.0, "inconclusive", []
     for r in range(rounds):
@@ -237,11 +263,18 @@ def trace(
                     base[i] = base_new[row]
         used_sel += sel
         used_rand += rand
+        part = range(len(closeness), round(len(chosen) * (r + 1) / rounds))
+        if part:
+            pairs, close_kind = _served_closeness(s, [chosen[i] for i in part], [fresh[i] for i in part], max_tokens)
+            closeness += pairs
 
         evidence = _run_tests(
             s_text, s_lp, base, used_sel + used_rand, used_rand, answers, keys, prefix_lengths, names,
             emb, m, n_permutations, seed + r,
         )
+        if closeness:
+            c = np.array(closeness)
+            evidence.append(served_test(c[:, 0], c[:, 1], closeness=close_kind))
         if id_evidence is not None:
             evidence.append(id_evidence)
         level = float(weights[r] * alpha)
@@ -302,6 +335,37 @@ def _run_tests(s_text, s_lp, base, used, explore, answers, keys, prefix_lengths,
     return evidence
 
 
+def _served_closeness(s: _Counted, items: list[ServedAnswer], fresh: list[str], max_tokens: int
+                      ) -> tuple[list[tuple[float, float]], str]:
+    """The suspect's closeness to each served answer and to its fresh redraw: log-likelihood per character
+    when it scores, else how many leading words its own answer shares with each."""
+    prompts = [it.prompt for it in items]
+    if s.can_score:
+        try:
+            on_served = s.mean_logprob(prompts, [it.answer for it in items])
+            on_fresh = s.mean_logprob(prompts, fresh)
+            return list(zip(on_served.tolist(), on_fresh.tolist())), "log-likelihood per character"
+        except UnsupportedOperation:  # e.g. a server without echo
+            s.can_score = False
+    own = s.answer(prompts, max_tokens)
+    pairs = [tuple(prefix_overlap(a, [it.answer, f]).tolist()) for a, it, f in zip(own, items, fresh)]
+    return pairs, "leading words shared with the suspect's greedy answer"
+
+
+def _processor(watermark: Any, model: Model):
+    """The logits processor of `watermark` (a config or spec string) for `model`'s vocabulary, or None."""
+    if watermark is None:
+        return None
+    from ..watermark import WatermarkConfig, make_logits_processor
+
+    config = watermark if isinstance(watermark, WatermarkConfig) else WatermarkConfig.parse(str(watermark))
+    vocab = getattr(model, "vocab_size", None)
+    if not vocab:
+        raise UnsupportedOperation(f"{model.model_id} has no local vocabulary to apply the served watermark with; "
+                                   "redraw through the server that watermarked the answers")
+    return make_logits_processor(config, int(vocab))
+
+
 def _baseline(cs, t, answers, pool, new) -> np.ndarray | None:
     """Per control j, the teacher-minus-control log-likelihood difference under another control."""
     if len(cs) < 2 or not all(c.can_score for c in cs):
@@ -323,6 +387,11 @@ def _baseline(cs, t, answers, pool, new) -> np.ndarray | None:
 
 def _candidate_agreement(keys: np.ndarray, names: list[str]) -> dict[str, dict[str, float]]:
     return {a: {b: float(np.mean(keys[i] == keys[j])) for j, b in enumerate(names)} for i, a in enumerate(names)}
+
+
+def _messages(prompt: Prompt) -> list[dict]:
+    """A bare probe string is one user message; chat messages pass as they are."""
+    return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else [dict(m) for m in prompt]
 
 
 def _resolve(model: ModelLike) -> Model:

@@ -14,13 +14,15 @@ from .stats import bonferroni_min, holm
 __all__ = ["DECISIVE", "VERDICTS", "Decision", "combine"]
 
 VERDICTS = ("derived", "no evidence", "inconclusive")
-# Tests whose null hypothesis holds for unrelated and sibling suspects in the benchmark (bench/trace.py):
-# only these can make a verdict "derived" by default. The likelihood, distribution and style tests test
+# Tests whose null hypothesis holds for unrelated and sibling suspects: only these can make a verdict
+# "derived" by default. The agreement test's did in the benchmark (bench/trace.py); the served-answer
+# test's holds by construction (served and redrawn answers are exchangeable for any suspect that never saw
+# the served ones) and is only run when served answers are given. The likelihood, distribution and style tests test
 # exchangeability of the suspect with a control, which fixed model pairs violate in either direction
 # (their false-positive rates on unrelated pairs were 2-8% at α = 0.01), so by default they are
 # supporting evidence: reported, able to make a verdict "inconclusive", never "derived". Identity
 # claims are supporting evidence always (see identity.CAVEAT).
-DECISIVE = ("agreement",)
+DECISIVE = ("agreement", "served")
 SUGGESTIVE = 0.2  # a combined p-value below this, short of significance, is "inconclusive", not "no evidence"
 
 
