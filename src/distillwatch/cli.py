@@ -203,6 +203,9 @@ def gateway(
                                                    "live scoring on (repeatable). With it, accounts are scored live "
                                                    "by scan's own features and linking; without, by request volume."),
     fpr: float = typer.Option(0.001, "--fpr", min=1e-6, max=0.5, help="Benign false-positive rate of live alerts."),
+    log_durability: str = typer.Option("process", "--log-durability", help="process: an answered request is in "
+                                       "the log after kill -9 (fsync every 0.2 s in the background); fsync: also "
+                                       "after power loss (each answer waits for the disk)."),
 ):
     """The front door: an OpenAI-compatible gateway that authenticates keys, enforces the policy
     (logprobs caps, forced watermarking, rate limits, actions on live scores) and logs every request
@@ -219,8 +222,11 @@ def gateway(
             raise InputError(f"reference log not found: {', '.join(missing)}")
         scorer = ScanScorer(fit_reference(list(reference), fpr=fpr), fpr=fpr)
         console.print(f"live scoring: scan features, calibrated on {len(reference)} benign log(s) at fpr {fpr:g}")
-    console.print(f"gateway on http://{host}:{port}/v1 → {upstream} (log: {log_dir})")
-    run_gateway(upstream, port=port, host=host, log_dir=log_dir, policy_path=policy, served_name=name, scorer=scorer)
+    if log_durability not in ("process", "fsync"):
+        raise InputError(f"--log-durability must be process or fsync, got {log_durability!r}")
+    console.print(f"gateway on http://{host}:{port}/v1 → {upstream} (log: {log_dir}, durability: {log_durability})")
+    run_gateway(upstream, port=port, host=host, log_dir=log_dir, policy_path=policy, served_name=name, scorer=scorer,
+                log_durability=log_durability)
 
 
 keys_app = typer.Typer(help="API keys of the gateway's accounts (stored only as salted hashes).",

@@ -224,6 +224,82 @@ def test_upstream_down_is_a_502_in_openai_format(gateway, keys):
     assert {r["status"] for r in srv.gw.log.read_all().to_pylist()} == {502}
 
 
+def _raw_upstream(body: bytes, delay_s: float = 0.0):
+    """An ASGI upstream that answers every request with `body` (status 200) after `delay_s`."""
+    import asyncio
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        await asyncio.sleep(delay_s)
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
+def test_slow_and_garbage_upstreams_are_504_and_502_and_other_requests_unaffected(gateway, keys):
+    from distillwatch.gateway import HttpUpstream
+
+    key = keys.create("acct-a")
+    headers = {"Authorization": f"Bearer {key}"}
+    with BackgroundServer(_raw_upstream(b"{}", delay_s=3.0)) as slow, \
+            BackgroundServer(_raw_upstream(b"<html>oops</html>")) as garbage:
+        slow_gw = gateway(HttpUpstream(slow.base_url, timeout=0.3))
+        garbage_gw = gateway(HttpUpstream(garbage.base_url))
+        fine_gw = gateway()
+        r = httpx.post(slow_gw.base_url + "/chat/completions", headers=headers, json={"messages": CHAT}, timeout=10)
+        assert r.status_code == 504 and r.json()["error"]["code"] == "upstream_timeout"
+        r = httpx.post(garbage_gw.base_url + "/chat/completions", headers=headers, json={"messages": CHAT})
+        assert r.status_code == 502 and "not JSON" in r.json()["error"]["message"]
+        assert client(fine_gw, key).chat.completions.create(model="m", messages=CHAT, max_tokens=2).choices
+    assert [r["status"] for r in slow_gw.gw.log.read_all().to_pylist()] == [504]
+    assert [r["status"] for r in garbage_gw.gw.log.read_all().to_pylist()] == [502]
+
+
+SERVE_PROCESS = """
+import sys
+from distillwatch.gateway import build_app, run_server
+from distillwatch.models import get_model
+run_server(build_app(get_model("mock/other-process", cache=False), served_name="up"), port=int(sys.argv[1]))
+"""
+
+
+def test_the_official_client_through_the_gateway_to_another_server_process(gateway, keys):
+    """The URL upstream mode against an OpenAI-compatible server in its own process: chat,
+    completions and streaming, with the official client, unchanged."""
+    import subprocess
+    import sys
+    import time
+
+    from distillwatch.gateway import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", SERVE_PROCESS, str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        srv = gateway(f"http://127.0.0.1:{port}/v1")
+        c = client(srv, keys.create("acct-a"))
+        chat = c.chat.completions.create(model="up", messages=CHAT, max_tokens=5)
+        text = c.completions.create(model="up", prompt="Colours:", max_tokens=5).choices[0].text
+        pieces = [e.choices[0].delta.content or "" for e in c.chat.completions.create(
+            model="up", messages=CHAT, max_tokens=5, stream=True) if e.choices]
+        assert chat.choices[0].message.content and text and "".join(pieces) == chat.choices[0].message.content
+        logged = srv.gw.log.read_all().to_pylist()
+        assert [r["status"] for r in logged] == [200, 200, 200]
+        assert logged[0]["response_text"] == chat.choices[0].message.content
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 BAD_REQUESTS = [
     ("POST", "/chat/completions", b"{not json", 400, "not valid JSON"),
     ("POST", "/chat/completions", b"[1, 2]", 400, "JSON object"),

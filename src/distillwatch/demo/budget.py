@@ -42,7 +42,7 @@ class DemoBudget:
     audit_harmful: int = 100
     audit_benign: int = 20
     audit_pairs: int = 10
-    audit_tokens: int = 48
+    audit_tokens: int = 32  # refusals show in the first words; longer answers only cost time
     audit_validate_judge: bool = True  # re-measure the refusal judge on 169 human labels
 
     @classmethod

@@ -436,6 +436,7 @@ def create_gateway_app(upstream: Upstream, *, policy: Policy | None = None, keys
         m.set("distillwatch_gateway_log_commits_total", stats["commits"])
         m.set("distillwatch_gateway_log_commit_seconds_sum", stats["commit_s"])
         m.set("distillwatch_gateway_log_commit_seconds_count", stats["commits"])
+        m.set("distillwatch_gateway_log_fsyncs_total", stats["fsyncs"])
         m.set("distillwatch_gateway_log_torn_lines_total", stats["torn_lines"])
         m.set("distillwatch_gateway_accounts_flagged", sum(s.action != "allow" for s in gw.accounts.values()))
         return PlainTextResponse(m.render(), media_type="text/plain; version=0.0.4")

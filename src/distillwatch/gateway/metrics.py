@@ -15,8 +15,9 @@ _HELP = {
     "distillwatch_gateway_policy_total": ("counter", "Policy interventions, by kind."),
     "distillwatch_gateway_upstream_errors_total": ("counter", "Upstream calls that failed."),
     "distillwatch_gateway_log_records_total": ("counter", "Records committed to the request log."),
-    "distillwatch_gateway_log_commits_total": ("counter", "Group commits (write + fsync) of the log."),
-    "distillwatch_gateway_log_commit_seconds": ("summary", "Time spent committing the log (write + fsync)."),
+    "distillwatch_gateway_log_commits_total": ("counter", "Group commits of the log (write; + fsync in fsync durability)."),
+    "distillwatch_gateway_log_commit_seconds": ("summary", "Time spent committing the log before acknowledging."),
+    "distillwatch_gateway_log_fsyncs_total": ("counter", "fsyncs of the log (per commit or in the background)."),
     "distillwatch_gateway_log_torn_lines_total": ("counter", "Torn log lines quarantined at recovery."),
     "distillwatch_gateway_accounts_flagged": ("gauge", "Accounts whose live action is not allow."),
 }

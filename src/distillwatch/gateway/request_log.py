@@ -5,9 +5,11 @@
     <log_dir>/requests-<stamp>.parquet    rotated segments: what `distillwatch scan <log_dir>/*.parquet` reads
     <log_dir>/quarantine/                 torn tails and records that do not fit the schema, kept
 
-`append` returns once the record is written, flushed and fsynced, so a request answered after it
-survives `kill -9`. One writer thread commits whatever has queued up meanwhile in one write and one
-fsync (group commit). Segments rotate by size or age; on start, a torn last line (the crash hit
+`append` returns once the record is in the operating system's hands (written and flushed), so a
+request answered after it survives `kill -9` of the gateway; the file is fsynced in the background at
+most `fsync_interval_s` later, which bounds what an OS crash or power loss could cost. With
+`durability="fsync"` `append` waits for the fsync too (power-loss safe, at the disk's latency per
+request). One writer thread commits whatever has queued up meanwhile in one write (group commit). Segments rotate by size or age; on start, a torn last line (the crash hit
 mid-write, so that request was never answered) is moved to the quarantine with a warning, and
 leftover segments are converted.
 """
@@ -58,13 +60,20 @@ class RequestLog:
     """Append-only, crash-safe request log rotated into Parquet. Use as a context manager or
     `open()` / `close()`; `append` (async) and `write` (blocking) are safe from any thread."""
 
+    DURABILITY = ("process", "fsync")
+
     def __init__(self, log_dir: str | os.PathLike, *, rotate_bytes: int = 64 << 20,
-                 rotate_interval_s: float = 3600.0, fsync: bool = True):
+                 rotate_interval_s: float = 3600.0, durability: str = "process", fsync_interval_s: float = 0.2):
+        if durability not in self.DURABILITY:
+            raise ValueError(f"durability must be one of {', '.join(self.DURABILITY)}, got {durability!r}")
         self.log_dir = Path(log_dir)
-        self.rotate_bytes, self.rotate_interval_s, self.fsync = int(rotate_bytes), float(rotate_interval_s), fsync
+        self.rotate_bytes, self.rotate_interval_s = int(rotate_bytes), float(rotate_interval_s)
+        self.durability, self.fsync_interval_s = durability, float(fsync_interval_s)
+        self._unsynced = False
+        self._last_fsync = time.monotonic()
         self.wal, self.quarantine = self.log_dir / "wal", self.log_dir / "quarantine"
         self.current = self.wal / "current.jsonl"
-        self.stats = {"records": 0, "commits": 0, "commit_s": 0.0, "rotations": 0, "torn_lines": 0,
+        self.stats = {"records": 0, "commits": 0, "commit_s": 0.0, "fsyncs": 0, "rotations": 0, "torn_lines": 0,
                       "quarantined_records": 0}
         self._pending: list[tuple[bytes, concurrent.futures.Future]] = []
         self._cond = threading.Condition()
@@ -115,7 +124,7 @@ class RequestLog:
         return future
 
     async def append(self, record: Mapping[str, Any]) -> None:
-        """Return once `record` is durable (written, flushed, fsynced)."""
+        """Return once `record` is durable (see the module's docstring for what that means)."""
         import asyncio
 
         await asyncio.wrap_future(self.submit(record))
@@ -163,12 +172,14 @@ class RequestLog:
         while True:
             with self._cond:
                 while not self._pending and not self._closing and not self._rotate_now and \
-                        not self._due():
-                    self._cond.wait(timeout=1.0)
+                        not self._due() and not self._sync_due():
+                    self._cond.wait(timeout=self.fsync_interval_s if self._unsynced else 1.0)
                 batch, self._pending = self._pending, []
                 closing, rotate_now, self._rotate_now = self._closing, self._rotate_now, False
             if batch:
                 self._commit(batch)
+            if self._sync_due():
+                self._sync()
             if rotate_now or closing or self._due():
                 future = self._seal()
                 if future is not None and (rotate_now or closing):
@@ -187,14 +198,32 @@ class RequestLog:
             self._segment_bytes >= self.rotate_bytes
             or time.monotonic() - self._segment_started >= self.rotate_interval_s)
 
+    def _sync_due(self) -> bool:
+        return self._unsynced and time.monotonic() - self._last_fsync >= self.fsync_interval_s
+
+    def _sync(self) -> None:
+        """fsync the segment. The records are already acknowledged in "process" durability, so a failure
+        here is reported and retried at the next interval, not raised."""
+        try:
+            os.fsync(self._file.fileno())
+        except OSError as exc:
+            if self.durability == "fsync":
+                raise
+            log.error("request log: fsync failed (%s); retrying", exc)
+            self._last_fsync = time.monotonic()
+            return
+        self._unsynced, self._last_fsync = False, time.monotonic()
+        self.stats["fsyncs"] += 1
+
     def _commit(self, batch: list[tuple[bytes, concurrent.futures.Future]]) -> None:
         t0 = time.perf_counter()
         try:
             data = b"".join(line for line, _ in batch)
             self._file.write(data)
             self._file.flush()
-            if self.fsync:
-                os.fsync(self._file.fileno())
+            self._unsynced = True
+            if self.durability == "fsync":
+                self._sync()
         except OSError as exc:
             for _, f in batch:
                 f.set_exception(exc)
@@ -208,6 +237,8 @@ class RequestLog:
 
     def _seal(self) -> concurrent.futures.Future | None:
         """Close the current segment, rename it sealed and queue its conversion."""
+        if self._unsynced:
+            self._sync()
         self._file.close()
         if self.current.stat().st_size == 0:
             return None

@@ -51,16 +51,19 @@ def build_gateway(upstream: str | Model | Upstream, log_dir: str | os.PathLike,
                   keys: KeyStore | str | os.PathLike | None = None, scorer: LiveScorer | None = None,
                   served_name: str | None = None, max_batch: int = 8, max_wait_ms: float = 5.0,
                   rotate_bytes: int = 64 << 20, rotate_interval_s: float = 3600.0,
-                  clock: Callable[[], float] | None = None) -> Any:
+                  log_durability: str = "process", clock: Callable[[], float] | None = None) -> Any:
     """The gateway app, ready to serve (`run_server(app, port=...)` or `BackgroundServer(app)`).
 
     Opens (and recovers) the request log in `log_dir` now, so a damaged log is reported before the
     first request; keys come from `keys` (a store or its path; default `$DISTILLWATCH_HOME/keys.sqlite`).
+    `log_durability`: "process" (an answered request is in the log after `kill -9`; fsync in the
+    background) or "fsync" (also after power loss; each answer waits for the disk).
     """
     policy = policy or load_policy(policy_path)
     store = keys if isinstance(keys, KeyStore) else KeyStore(keys)
     up = make_upstream(upstream, policy, served_name=served_name, max_batch=max_batch, max_wait_ms=max_wait_ms)
-    request_log = RequestLog(log_dir, rotate_bytes=rotate_bytes, rotate_interval_s=rotate_interval_s).open()
+    request_log = RequestLog(log_dir, rotate_bytes=rotate_bytes, rotate_interval_s=rotate_interval_s,
+                             durability=log_durability).open()
     return create_gateway_app(up, policy=policy, keys=store, request_log=request_log, scorer=scorer,
                               served_name=served_name, close_keys=store is not keys, clock=clock)
 
