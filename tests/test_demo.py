@@ -31,7 +31,9 @@ def test_the_campaign_is_flagged_live_and_benign_users_keep_being_served(demo):
     c, b = t["campaign"], t["benign"]
     assert t["errors"] == 0 and t["live_refreshes"] > 0
     assert c["accounts_flagged"] >= 0.5 * c["accounts"]  # the default run's bigger campaign: all of them
-    assert c["throttled"] + c["blocked"] > 0
+    # live scoring put campaign accounts under throttle or block (whether a refusal follows depends on
+    # the simulated timing: a throttled account is refused only when it asks twice within a minute)
+    assert c["actions"].get("throttle", 0) + c["actions"].get("block", 0) >= 0.5 * c["accounts"]
     assert b["accounts_flagged"] <= 0.05 * b["accounts"]
     assert b["answered"] >= 0.95 * b["requests"]
     # what the campaign did collect is SmolLM2's watermarked output

@@ -70,3 +70,36 @@ def test_gemma_loads_and_continues_text():
         "<start_of_turn>model\n")
     scores = gemma.score([("The capital of France is", " Paris")])[0]
     assert len(scores.logprobs) == 1 and scores.logprobs[0] > -8
+
+
+def test_smollm2_behind_the_gateway_official_client_and_watermarked_answers(smollm2, tmp_path):
+    """The gateway in front of the real model: the official client (chat, completions, streaming) works
+    unchanged, and answers of 200 tokens carry the policy's watermark (p < 1e-4 for most; a low-entropy
+    answer can fall short, which is why `bench/radioactivity.py` measures the rate over 100 prompts)."""
+    from distillwatch.gateway import KeyStore, Policy, build_gateway
+    from distillwatch.watermark import WatermarkConfig, WatermarkDetector
+
+    os.environ["DW_TEST_WM_KEY"] = "15485863"
+    policy = Policy.from_mapping({"watermark": {"config": {"scheme": "kgw", "seeding": "lefthash", "gamma": 0.25,
+                                                           "delta": 2.0, "key": "env:DW_TEST_WM_KEY"}}})
+    keys = KeyStore(tmp_path / "keys.sqlite")
+    app = build_gateway(smollm2, tmp_path / "log", policy=policy, keys=keys, served_name="smollm2", max_batch=4)
+    prompts = ["Explain step by step how a bicycle gear system works.",
+               "Write a detailed guide to starting a vegetable garden.",
+               "Describe the water cycle and why it matters, with examples."]
+    with BackgroundServer(app) as srv:
+        client = openai.OpenAI(base_url=srv.base_url, api_key=keys.create("acct-e2e"), max_retries=0)
+        answers = [client.chat.completions.create(model="smollm2", messages=[{"role": "user", "content": p}],
+                                                  max_tokens=200, temperature=0.7, seed=i)
+                   for i, p in enumerate(prompts)]
+        text = client.completions.create(model="smollm2", prompt="The capital of France is", max_tokens=4).choices[0].text
+        pieces = [e.choices[0].delta.content or "" for e in client.chat.completions.create(
+            model="smollm2", messages=COLORS, max_tokens=12, stream=True) if e.choices]
+    assert text.strip() and "".join(pieces).strip()
+    detector = WatermarkDetector(WatermarkConfig("kgw", key=15485863, gamma=0.25, delta=2.0, seeding="lefthash"),
+                                 smollm2.vocab_size)
+    ps = [detector.detect(smollm2.encode_text(a.choices[0].message.content)).p_value for a in answers]
+    assert all(a.usage.completion_tokens >= 150 for a in answers)
+    assert sorted(ps)[1] < 1e-4 and max(ps) < 0.05, ps
+    logged = app.state.gateway.log.read_all().to_pylist()
+    assert sorted(r["status"] for r in logged) == [200] * 5

@@ -177,7 +177,7 @@ def _provenance(suspect, ref, cfg: AuditConfig, show: bool, step) -> dict[str, A
     step("identity probes")
     prompts = [r.prompt for r in load_prompts("probes:identity").records][:20]
     names = list(cfg.reference_names) or _default_names(ref.model_id)
-    s_txt, r_txt = _greedy_answers((suspect, ref), prompts, 48, show)
+    s_txt, r_txt = _greedy_answers((suspect, ref), prompts, cfg.max_tokens, show)
     return {"kind": "identity", "names": names, "n": len(prompts),
             "suspect_names_reference": float(np.mean(identity_hits(s_txt, names))),
             "reference_names_itself": float(np.mean(identity_hits(r_txt, names))),

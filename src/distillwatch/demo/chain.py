@@ -76,7 +76,7 @@ def run_demo(out_dir: str | Path = "distillwatch-demo", *, quick: bool = False, 
         r["radioactivity"] = steps.run("radioactivity", "Radioactivity: is our watermark in their writing?",
                                        fp(*lab_fields, "radioactivity_tokens", "wrong_keys"), ctx.radioactivity)
         r["trace"] = steps.run("trace", "trace: calibrated lineage tests against controls",
-                               fp(*lab_fields, "trace_budget"), lambda: ctx.trace(r["scan"]["flagged_account_ids"]))
+                               fp(*lab_fields, "trace_budget", "trace_tokens"), lambda: ctx.trace(r["scan"]["flagged_account_ids"]))
         r["audit"] = steps.run("audit", "audit: the student's risk card against SmolLM2",
                                fp(*lab_fields, "audit_harmful", "audit_benign", "audit_pairs", "audit_tokens",
                                   "audit_validate_judge"), ctx.audit)
@@ -399,6 +399,7 @@ class _Context:
         out = {}
         for name in SUSPECTS:
             res = run_trace(self.suspect(name), teacher, controls[name], budget=b, seed=0, probes=probes,
+                            max_tokens=self.b.trace_tokens,
                             progress=True, teacher_names=["SmolLM", "Hugging Face"], served=served,
                             served_watermark=self.watermark())
             path = trace_report(res, title=f"trace: {name} vs SmolLM2").write(self.out / "trace" / f"{name}.html")
