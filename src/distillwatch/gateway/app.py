@@ -3,10 +3,10 @@ logs every request durably and limits harvesting, in front of a local model or a
 
     request → key (401) → live action (403 block) → rate limits (429 + Retry-After) → body limits and
     validation (4xx) → policy rewrite (logprobs, watermark opt-out, field allowlist) → upstream
-    → reasoning filter → request log (fsync) → answer → live scorer
+    → reasoning filter → request log (written; fsynced per `request_log`'s durability) → answer → live scorer
 
-An answer leaves the gateway only after its log record is durable; a stream's final `data: [DONE]`
-is held back until then. Client keys are never forwarded, logged or echoed.
+An answer leaves the gateway only after its log record is written (durable against `kill -9`); a
+stream's final `data: [DONE]` is held back until then. Client keys are never forwarded, logged or echoed.
 """
 
 from __future__ import annotations
