@@ -8,12 +8,22 @@ import numpy as np
 from ..evidence import Evidence
 from .stats import holm, intersection_union, mcnemar_greater
 
-__all__ = ["likelihood_test"]
+__all__ = ["likelihood_test", "per_character"]
 
 NULL = (
     "per prompt, the suspect and the reference model are exchangeable in which of the teacher's and a "
     "control's answers they find more likely (per character), for some control"
 )
+
+
+def per_character(scores, answers) -> np.ndarray:
+    """Log-likelihood of each answer per character, from a model's `score` results (None or empty: NaN).
+
+    Per character, not per token: two answers, or two models with different tokenizers, cut text into
+    tokens of different lengths, and a tokenizer fitted to one model's text cuts it into fewer, less
+    predictable tokens."""
+    return np.array([float(np.sum(s.logprobs)) / max(1, len(a)) if s is not None and s.logprobs else np.nan
+                     for s, a in zip(scores, answers)])
 
 
 def likelihood_test(suspect_diff: np.ndarray, reference_diff: np.ndarray | None = None) -> Evidence:

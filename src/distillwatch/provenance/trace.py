@@ -22,7 +22,7 @@ from .distribution import mmd_test
 from ..evidence import Evidence
 from .features import Embedder
 from .identity import identity_hits, identity_test
-from .likelihood import likelihood_test
+from .likelihood import likelihood_test, per_character
 from .served import ServedAnswer, draw_fresh, prefix_overlap, served_test
 from .stats import spending_weights
 from .style import lexical_features, style_test
@@ -120,9 +120,7 @@ class _Counted:
         return draw_fresh(self.model, served, logits_processor=logits_processor, seed=seed, progress=self.show)
 
     def mean_logprob(self, prompts: Sequence[Prompt], answers: Sequence[str]) -> np.ndarray:
-        """Log-likelihood of each answer per character (not per token: two answers, or two models with
-        different tokenizers, cut text into tokens of different lengths, and a tokenizer fitted to one
-        model's text cuts it into fewer, less predictable tokens)."""
+        """Log-likelihood of each answer per character (`likelihood.per_character`)."""
         if not prompts:
             return np.zeros(0)
         self.n += len(prompts)
@@ -131,8 +129,7 @@ class _Counted:
             scores = self.model.score(items, progress=self.show)
         except InputError:  # too long for this model's context: score the others, NaN for these
             scores = [self._score_one(it) for it in items]
-        return np.array([float(np.sum(s.logprobs)) / max(1, len(a)) if s is not None and s.logprobs else np.nan
-                         for s, a in zip(scores, answers)])
+        return per_character(scores, answers)
 
     def _score_one(self, item):
         try:
