@@ -24,7 +24,7 @@ class DemoBudget:
     campaign_accounts: int = 24
     campaign_requests: int = 200
     benign_tokens: int = 6
-    harvest_tokens: int = 56
+    harvest_tokens: int = 48
     max_chars: int = 200
     concurrency: int = 16  # requests in flight (more only queue: each is admitted, or refused, on arrival)
     max_batch: int = 16
@@ -40,7 +40,7 @@ class DemoBudget:
     wrong_keys: int = 20
     trace_budget: int = 100
     trace_tokens: int = 32  # answer length of trace's probes (the agreement test reads the first words)
-    audit_harmful: int = 100
+    audit_harmful: int = 150
     audit_benign: int = 20
     audit_pairs: int = 10
     audit_tokens: int = 32  # refusals show in the first words; longer answers only cost time
