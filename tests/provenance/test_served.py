@@ -14,6 +14,7 @@ from distillwatch.cli import app
 from distillwatch.errors import InputError
 from distillwatch.models import GenerateRequest, get_model
 from distillwatch.provenance import ServedAnswer, draw_fresh, load_served, prefix_overlap, served_test, trace
+from distillwatch.provenance.likelihood import per_character
 
 from .zoo import TRAIN_PROMPTS
 
@@ -36,6 +37,11 @@ def test_prefix_overlap_counts_shared_leading_words():
     assert prefix_overlap("The answer is 42.", ["the answer is 41", "An answer", "The answer is 42."]).tolist() == [3, 0, 5]
 
 
+def _closeness(suspect, served, answers) -> np.ndarray:
+    """The suspect's log-likelihood per character of each answer, as `trace` computes it."""
+    return per_character(suspect.score([(s.prompt, a) for s, a in zip(served, answers)]), answers)
+
+
 def _served_by(teacher, prompts, seed: int, temperature: float = 1.0, max_tokens: int = 8) -> list[ServedAnswer]:
     reqs = [GenerateRequest(_user(p), max_tokens=max_tokens, temperature=temperature, seed=seed * 7919 + i)
             for i, p in enumerate(prompts)]
@@ -51,9 +57,8 @@ def test_p_values_are_valid_under_the_null_over_many_served_sets():
     for rep in range(300):
         served = _served_by(teacher, prompts, seed=rep)
         fresh = draw_fresh(teacher, served, seed=10_000 + rep)
-        score = lambda answers: np.array([np.sum(s.logprobs) / len(a) for s, a in zip(
-            suspect.score([(s.prompt, a) for s, a in zip(served, answers)]), answers)])
-        ps.append(served_test(score([s.answer for s in served]), score(fresh)).p_value)
+        ps.append(served_test(_closeness(suspect, served, [s.answer for s in served]),
+                              _closeness(suspect, served, fresh)).p_value)
     ps = np.array(ps)
     for alpha in (0.01, 0.05, 0.2):
         assert np.mean(ps <= alpha) <= alpha + 3 * np.sqrt(alpha * (1 - alpha) / len(ps))
@@ -90,9 +95,8 @@ def students(zoo, harvest, tmp_path_factory):
 
 def _served_p(suspect, teacher, served) -> float:
     fresh = draw_fresh(teacher, served, seed=1)
-    score = lambda answers: np.array([np.sum(s.logprobs) / max(1, len(a)) for s, a in zip(
-        suspect.score([(s.prompt, a) for s, a in zip(served, answers)]), answers)])
-    return served_test(score([s.answer for s in served]), score(fresh)).p_value
+    return served_test(_closeness(suspect, served, [s.answer for s in served]),
+                       _closeness(suspect, served, fresh)).p_value
 
 
 def test_the_student_of_the_served_answers_is_caught_and_other_models_are_not(zoo, harvest, students):
