@@ -240,7 +240,8 @@ class RequestLog:
         if self._unsynced:
             self._sync()
         self._file.close()
-        if self.current.stat().st_size == 0:
+        if self.current.stat().st_size == 0:  # nothing since the last rotation: no segment to keep
+            self.current.unlink()
             return None
         sealed = self.wal / f"sealed-{_stamp()}.jsonl"
         os.replace(self.current, sealed)
