@@ -146,8 +146,13 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port", min=1, max=65535),
     name: Optional[str] = typer.Option(None, "--name", help="Model name clients use (default: the model string)."),
-    max_batch: int = typer.Option(8, "--max-batch", min=1, help="Requests that share one forward pass."),
-    max_wait_ms: float = typer.Option(5.0, "--max-wait-ms", min=0.0, help="How long a batch waits for company."),
+    max_batch: int = typer.Option(
+        16, "--max-batch", min=1,
+        help="Requests decoding at once. Local transformers models batch continuously: a request joins "
+             "between two decoding steps and leaves when its answer ends."),
+    max_wait_ms: float = typer.Option(
+        5.0, "--max-wait-ms", min=0.0,
+        help="How long an idle server waits after a first request for others to join it."),
     max_tokens_limit: int = typer.Option(2048, "--max-tokens-limit", min=1, help="Largest max_tokens accepted."),
     watermark: Optional[str] = typer.Option(
         None, "--watermark",

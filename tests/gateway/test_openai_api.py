@@ -85,13 +85,18 @@ def test_our_openai_backend_gets_token_ids_and_scores(server, _tiny_loaded):
     assert s_remote.token_ids == s_local.token_ids
 
 
-def test_concurrent_requests_share_batches(server):
+def test_concurrent_requests_share_batches(server, _tiny_loaded):
     remote = get_model(f"openai/tiny@{server.base_url}", cache=False, concurrency=8)
     before = server.app.state.engine.stats.to_dict()
-    remote.generate([GenerateRequest(f"One two {i}", max_tokens=20) for i in range(16)])
+    reqs = [GenerateRequest(f"One two {i}", max_tokens=4 + 3 * (i % 5), temperature=1.0, seed=i) for i in range(16)]
+    got = remote.generate(reqs)
     after = server.app.state.engine.stats.to_dict()
     batches = after["batches"] - before["batches"]
     assert after["requests"] - before["requests"] == 16 and batches < 16
+    # continuous batching: requests of different lengths decode side by side, each as it would alone
+    rows, steps = after["mean_rows_per_step"] * after["steps"], after["steps"] - before.get("steps", 0)
+    assert (rows - before.get("mean_rows_per_step", 0) * before.get("steps", 0)) / steps > 1.5
+    assert [c.token_ids for c in got] == [c.token_ids for c in _tiny_loaded.generate(reqs)]
 
 
 def test_n_choices_with_seed(client):

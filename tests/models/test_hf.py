@@ -28,6 +28,28 @@ def test_batched_generation_equals_one_at_a_time(tiny_model):
     assert all(c.finish_reason == "length" for c in batched)
 
 
+def test_rows_that_finish_early_leave_the_batch_without_changing_the_others(tiny_model):
+    free = tiny_model.generate([GenerateRequest("The quick brown", max_tokens=30)])[0]
+    stop = free.text[3:5]
+    reqs = _requests() + [
+        GenerateRequest("The quick brown", max_tokens=30, stop=(stop,)),
+        GenerateRequest(CHAT, max_tokens=3, logprobs=True, top_logprobs=2),
+        GenerateRequest(CHAT, max_tokens=14, temperature=1.0, seed=8, logprobs=True, top_logprobs=4),
+        GenerateRequest(CHAT, max_tokens=0),
+    ]
+    batched = tiny_model.generate(reqs)
+    tiny_model.batch_size = 1
+    single = tiny_model.generate(reqs)
+    for b, s in zip(batched, single):
+        assert (b.token_ids, b.finish_reason, b.text) == (s.token_ids, s.finish_reason, s.text)
+        assert (b.logprobs is None) == (s.logprobs is None)
+        if b.logprobs is not None:
+            assert b.logprobs == pytest.approx(s.logprobs, abs=1e-4)
+            assert [list(t) for t in b.top_logprobs] == [list(t) for t in s.top_logprobs]
+    assert [len(c.token_ids) for c in batched[5:]] == [3, 14, 0]
+    assert batched[4].finish_reason == "stop" and stop not in batched[4].text
+
+
 def test_seeded_sampling_is_reproducible_and_seed_dependent(tiny_model):
     r = GenerateRequest(CHAT, max_tokens=15, temperature=1.0, seed=3)
     a, b = tiny_model.generate([r, r])

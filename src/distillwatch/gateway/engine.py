@@ -1,15 +1,24 @@
 """Request batching for a served model: concurrent clients share forward passes.
 
-Requests wait in one queue; a single worker takes up to `max_batch` of them at a time (waiting up to
-`max_wait_ms` after the first for others to join) and runs them through the model together, in a
-thread so the event loop keeps serving. Model calls are serialised: on a CPU one batch at a time uses
-every core. Streaming requests receive their tokens as the batch decodes them.
+Requests wait in one queue; a single worker runs the model on the process's one model thread, so the
+event loop keeps serving. Model calls are serialised: on a CPU one forward pass at a time uses every
+core.
+
+* A model that can decode a joinable batch (`decode_batch`, the transformers backend) and has no
+  response cache (served models never do) gets continuous batching: between two decoding steps the worker admits queued requests (up to
+  `max_batch` rows in all) and hands back the ones that finished, so a short answer never waits for a
+  long one and no row is computed for an answer that is already complete.
+* Any other model gets static batches (through `generate`, and so its response cache): up to `max_batch` requests (waiting up to `max_wait_ms` after
+  the first for others to join) run through `generate` together.
+
+Streaming requests receive their tokens as they are decoded.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -18,6 +27,15 @@ from ..models import Completion, GenerateRequest, LogitsProcessor, Model, ScoreI
 __all__ = ["BatchingEngine", "EngineStats"]
 
 TokenSink = Callable[[int], None]  # receives each generated token id of one request
+
+# Every model call of the process runs on this one thread. torch's OpenMP pool belongs to the thread
+# that calls it: calls from a pool of threads (asyncio.to_thread) start one OpenMP team per thread,
+# and the idle teams' spinning workers take the cores from the busy one.
+_MODEL_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="distillwatch-model")
+
+
+async def _on_model_thread(fn: Callable, *args: Any) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(_MODEL_THREAD, fn, *args)
 
 
 @dataclass
@@ -29,39 +47,56 @@ class _Job:
 
 @dataclass
 class EngineStats:
+    """`batches`: groups of requests admitted together; `steps` and `rows`: decoding steps of a
+    continuous batch and the rows they decoded (their ratio is the mean batch width)."""
+
     requests: int = 0
     batches: int = 0
     generated_tokens: int = 0
     busy_s: float = 0.0
     batch_sizes: list[int] = field(default_factory=list)
+    steps: int = 0
+    rows: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         n = len(self.batch_sizes)
-        return {
+        out = {
             "requests": self.requests,
             "batches": self.batches,
             "generated_tokens": self.generated_tokens,
             "busy_s": round(self.busy_s, 3),
             "mean_batch_size": (sum(self.batch_sizes) / n) if n else 0.0,
         }
+        if self.steps:
+            out.update(steps=self.steps, mean_rows_per_step=self.rows / self.steps)
+        return out
 
 
 class BatchingEngine:
-    """Serves one model to many concurrent callers. Start it inside a running event loop."""
+    """Serves one model to many concurrent callers. Start it inside a running event loop.
+
+    `continuous`: None chooses continuous batching whenever the model allows it; False forces static
+    batches (the baseline of bench/decoding.py)."""
 
     def __init__(
         self,
         model: Model,
         *,
-        max_batch: int = 8,
+        max_batch: int = 16,
         max_wait_ms: float = 5.0,
         logits_processor: LogitsProcessor | None = None,
         model_lock: asyncio.Lock | None = None,
+        continuous: bool | None = None,
     ):
         self.model = model
         self.max_batch = int(max_batch)
         self.max_wait = float(max_wait_ms) / 1000.0
         self.logits_processor = logits_processor
+        if continuous is None:  # whenever the model can
+            continuous = hasattr(model, "decode_batch") and getattr(model, "cache", None) is None
+        elif continuous and not hasattr(model, "decode_batch"):
+            raise ValueError(f"{model.model_id} cannot decode a joinable batch; serve it with static batches")
+        self.continuous = bool(continuous)
         self.stats = EngineStats()
         self._queue: asyncio.Queue[_Job] | None = None
         self._worker: asyncio.Task | None = None
@@ -95,9 +130,10 @@ class BatchingEngine:
         """Teacher-forced scoring, serialised with generation batches."""
         self.start()
         async with self._model_lock:
-            return await asyncio.to_thread(self.model.score, list(items))
+            return await _on_model_thread(self.model.score, list(items))
 
     async def _collect(self) -> list[_Job]:
+        """The next static batch: waits for a request, then up to `max_wait` for others to join."""
         jobs = [await self._queue.get()]
         deadline = time.monotonic() + self.max_wait
         while len(jobs) < self.max_batch:
@@ -112,6 +148,68 @@ class BatchingEngine:
         return [j for j in jobs if not j.future.cancelled()]
 
     async def _run(self) -> None:
+        if self.continuous:
+            await self._run_continuous()
+        else:
+            await self._run_static()
+
+    def _admit(self, room: int) -> list[_Job]:
+        """Queued requests that can join the running batch now, without waiting."""
+        jobs = []
+        while len(jobs) < room and not self._queue.empty():
+            job = self._queue.get_nowait()
+            if not job.future.cancelled():
+                jobs.append(job)
+        return jobs
+
+    async def _run_continuous(self) -> None:
+        loop = asyncio.get_running_loop()
+
+        def on_tokens(pairs: list[tuple[_Job, int]]) -> None:
+            for job, token in pairs:
+                if job.on_token is not None:
+                    loop.call_soon_threadsafe(job.on_token, token)
+
+        batch = self.model.decode_batch(self.logits_processor, on_tokens)
+        while True:
+            if not len(batch):
+                jobs = await self._collect()
+            else:
+                jobs = self._admit(self.max_batch - len(batch)) if batch.can_join else []
+            gone = [row.tag for row in batch.rows if row.tag.future.cancelled()]
+            t0 = time.perf_counter()
+            try:
+                async with self._model_lock:
+                    finished = await _on_model_thread(self._advance, batch, jobs, gone)
+            except Exception as exc:  # the batch failed: every caller in it gets the error
+                for job in [row.tag for row in batch.rows] + jobs:
+                    if not job.future.done():
+                        job.future.set_exception(exc)
+                batch = self.model.decode_batch(self.logits_processor, on_tokens)
+                continue
+            self.stats.busy_s += time.perf_counter() - t0
+            if jobs:
+                self.stats.batches += 1
+                self.stats.batch_sizes.append(len(jobs))
+            for job, completion in finished:
+                self.stats.requests += 1
+                self.stats.generated_tokens += completion.completion_tokens
+                if not job.future.done():
+                    job.future.set_result(completion)
+
+    def _advance(self, batch, jobs: list[_Job], gone: list[_Job]) -> list:
+        """One step of the continuous batch (in the worker thread): drop, admit, decode."""
+        if gone:
+            batch.remove(gone)
+        finished = batch.add([j.request for j in jobs], jobs) if jobs else []
+        rows = len(batch)
+        finished += batch.step()
+        if rows:
+            self.stats.steps += 1
+            self.stats.rows += rows
+        return finished
+
+    async def _run_static(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             jobs = await self._collect()
@@ -120,7 +218,7 @@ class BatchingEngine:
             t0 = time.perf_counter()
             try:
                 async with self._model_lock:
-                    completions = await asyncio.to_thread(self._run_batch, jobs, loop)
+                    completions = await _on_model_thread(self._run_batch, jobs, loop)
             except Exception as exc:  # the batch failed: every caller in it gets the error
                 for job in jobs:
                     if not job.future.done():

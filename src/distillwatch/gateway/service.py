@@ -25,7 +25,7 @@ __all__ = ["build_gateway", "make_upstream", "run_gateway"]
 
 
 def make_upstream(upstream: str | Model | Upstream, policy: Policy, *, served_name: str | None = None,
-                  max_batch: int = 8, max_wait_ms: float = 5.0) -> Upstream:
+                  max_batch: int = 16, max_wait_ms: float = 5.0) -> Upstream:
     """An `Upstream` from a URL, an `openai/<model>@<url>` string, a model string or a `Model`."""
     if isinstance(upstream, str):
         text = upstream.strip()
@@ -49,7 +49,7 @@ def make_upstream(upstream: str | Model | Upstream, policy: Policy, *, served_na
 def build_gateway(upstream: str | Model | Upstream, log_dir: str | os.PathLike,
                   policy_path: str | os.PathLike | None = None, *, policy: Policy | None = None,
                   keys: KeyStore | str | os.PathLike | None = None, scorer: LiveScorer | None = None,
-                  served_name: str | None = None, max_batch: int = 8, max_wait_ms: float = 5.0,
+                  served_name: str | None = None, max_batch: int = 16, max_wait_ms: float = 5.0,
                   rotate_bytes: int = 64 << 20, rotate_interval_s: float = 3600.0,
                   log_durability: str = "process", clock: Callable[[], float] | None = None) -> Any:
     """The gateway app, ready to serve (`run_server(app, port=...)` or `BackgroundServer(app)`).

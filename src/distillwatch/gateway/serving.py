@@ -27,7 +27,7 @@ def build_app(
     *,
     served_name: str | None = None,
     logits_processor: LogitsProcessor | None = None,
-    max_batch: int = 8,
+    max_batch: int = 16,
     max_wait_ms: float = 5.0,
     limits: ServerLimits | None = None,
 ):

@@ -121,7 +121,7 @@ class LocalUpstream:
     """A local model served in-process, watermarked with `watermark` (a `WatermarkConfig`) by default."""
 
     def __init__(self, model: Model, *, served_name: str | None = None, watermark=None,
-                 limits: ServerLimits | None = None, max_batch: int = 8, max_wait_ms: float = 5.0):
+                 limits: ServerLimits | None = None, max_batch: int = 16, max_wait_ms: float = 5.0):
         self.model, self.watermark = model, watermark
         self.served_name = served_name or model.model_id
         self._kw = {"served_name": self.served_name, "limits": limits}

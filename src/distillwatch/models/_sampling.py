@@ -26,10 +26,11 @@ def _splitmix64(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
-def seeded_uniforms(seeds: np.ndarray, step: int, vocab_size: int) -> np.ndarray:
-    """Uniforms in (0, 1), shape (len(seeds), vocab_size): a pure function of (seed, step, token id)."""
+def seeded_uniforms(seeds: np.ndarray, step: int | np.ndarray, vocab_size: int) -> np.ndarray:
+    """Uniforms in (0, 1), shape (len(seeds), vocab_size): a pure function of (seed, step, token id).
+    `step` is one number for every row, or one per row (rows that joined a batch at different times)."""
     with np.errstate(over="ignore"):
-        base = _splitmix64(seeds.astype(np.uint64) * _GOLDEN + np.uint64(step) * _STEP)
+        base = _splitmix64(seeds.astype(np.uint64) * _GOLDEN + np.asarray(step, dtype=np.uint64) * _STEP)
         x = _splitmix64(base[:, None] + np.arange(vocab_size, dtype=np.uint64)[None, :] * _GOLDEN)
     return ((x >> np.uint64(11)).astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
 
@@ -49,9 +50,10 @@ def choose_next_tokens(
     temperature: torch.Tensor,
     top_p: torch.Tensor,
     seeds: np.ndarray,
-    step: int,
+    step: int | np.ndarray,
 ) -> torch.Tensor:
-    """Next token per row: argmax where temperature is 0, else a seeded sample at that temperature."""
+    """Next token per row: argmax where temperature is 0, else a seeded sample at that temperature
+    (`step`: the decoding step, for all rows or per row)."""
     chosen = logits.argmax(dim=-1)
     sampled = temperature > 0
     if not bool(sampled.any()):
@@ -60,7 +62,9 @@ def choose_next_tokens(
     z = logits[rows] / temperature[rows, None]
     if bool((top_p[rows] < 1).any()):
         z = top_p_mask(z, top_p[rows])
-    u = torch.from_numpy(seeded_uniforms(seeds[rows.numpy()], step, logits.shape[-1]))
+    step = np.asarray(step)
+    u = torch.from_numpy(seeded_uniforms(seeds[rows.numpy()], step[rows.numpy()] if step.ndim else step,
+                                         logits.shape[-1]))
     gumbel = -torch.log(-torch.log(u)).to(z.dtype)
     chosen[rows] = (z + gumbel).argmax(dim=-1)
     return chosen

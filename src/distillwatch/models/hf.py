@@ -10,18 +10,14 @@ llama.cpp's differ in a few merges.
 from __future__ import annotations
 
 import hashlib
-import secrets
 import time
 from pathlib import Path
-from typing import Callable, Sequence
-
-import numpy as np
+from typing import Any, Callable, Sequence
 
 from ..errors import InputError, ModelLoadError, require
 from ..progress import progress_bar
 from ._base import BaseModel
 from ._cache import ResponseCache
-from ._sampling import choose_next_tokens
 from ._types import (
     Completion,
     GenerateRequest,
@@ -31,11 +27,13 @@ from ._types import (
     TokenScores,
     is_chat,
 )
+from .hf_decode import DecodeBatch
 
 __all__ = ["HFModel", "TokenCallback", "weights_fingerprint"]
 
-# Called once per decoding step with (request index, new token id) for the rows that produced a token.
-TokenCallback = Callable[[list[tuple[int, int]]], None]
+# Called once per decoding step with (request tag, new token id) for the rows that produced a token;
+# `generate_stream` tags each request with its index.
+TokenCallback = Callable[[list[tuple[Any, int]]], None]
 
 _FALLBACK_ROLES = {"system": "System", "user": "User", "assistant": "Assistant"}
 
@@ -53,8 +51,9 @@ def weights_fingerprint(path: Path) -> str:
 class HFModel(BaseModel):
     """A causal LM from a local transformers directory, on the CPU in float32.
 
-    `batch_size` bounds generation batches; `score_token_budget` bounds batch × length × vocab logits
-    held at once while scoring (in millions of floats).
+    `batch_size` bounds the rows decoding at once (on a CPU a step of 16 rows costs little more than
+    one of 8: the weights are read once per step either way); `score_token_budget` bounds
+    batch × length × vocab logits held at once while scoring (in millions of floats).
     """
 
     supports_score = True
@@ -65,7 +64,7 @@ class HFModel(BaseModel):
         *,
         model_id: str | None = None,
         cache: ResponseCache | None = None,
-        batch_size: int = 8,
+        batch_size: int = 16,
         score_token_budget: int = 256,
         threads: int | None = None,
         extra_eos: Sequence[str] = (),
@@ -160,159 +159,56 @@ class HFModel(BaseModel):
         on_tokens: TokenCallback | None = None,
         progress: bool = False,
     ) -> list[Completion]:
-        """Generate without the cache, calling `on_tokens` after every decoding step."""
+        """Generate without the cache, calling `on_tokens` after every decoding step.
+
+        Requests decode in one continuous batch of up to `batch_size` rows, shortest prompts first:
+        when a quarter of the rows have finished, the next requests join (a model whose cache cannot
+        take rows mid-decode refills only when empty). `latency_s` is each request's own time in it.
+        """
         encoded = [self.encode_prompt(r.prompt) for r in requests]
         for r, ids in zip(requests, encoded):
             self._check_length(len(ids) + r.max_tokens, "prompt + max_tokens")
-        order = sorted(range(len(requests)), key=lambda i: len(encoded[i]))
+        pending = sorted(range(len(requests)), key=lambda i: len(encoded[i]), reverse=True)
         results: list[Completion | None] = [None] * len(requests)
+        started: dict[int, float] = {}
+        decoding = self.decode_batch(logits_processor, on_tokens)
         with progress_bar(len(requests), f"generate {self.model_id}", progress) as advance:
-            for start in range(0, len(order), self.batch_size):
-                batch = order[start : start + self.batch_size]
-                t0 = time.perf_counter()
-                done = self._generate_batch(
-                    [requests[i] for i in batch], [encoded[i] for i in batch], batch,
-                    logits_processor, on_tokens,
-                )
-                elapsed = time.perf_counter() - t0
-                for i, completion in zip(batch, done):
-                    completion.latency_s = elapsed
+            while pending or len(decoding):
+                room = self.batch_size - len(decoding)
+                done = []
+                if pending and decoding.can_join and (not len(decoding) or room >= max(1, self.batch_size // 4)):
+                    joining = [pending.pop() for _ in range(min(room, len(pending)))]
+                    now = time.perf_counter()
+                    started.update((i, now) for i in joining)
+                    done = decoding.add([requests[i] for i in joining], joining, [encoded[i] for i in joining])
+                done += decoding.step()
+                now = time.perf_counter()
+                for i, completion in done:
+                    completion.latency_s = now - started[i]
                     results[i] = completion
-                advance(len(batch))
+                advance(len(done))
         return results  # type: ignore[return-value]
 
-    def _generate_batch(
-        self,
-        requests: list[GenerateRequest],
-        prompts: list[list[int]],
-        request_indices: list[int],
-        logits_processor: LogitsProcessor | None,
-        on_tokens: TokenCallback | None,
-    ) -> list[Completion]:
-        import torch
-
-        n = len(requests)
-        width = max(len(p) for p in prompts)
-        pad = self.tokenizer.pad_token_id
-        input_ids = torch.full((n, width), pad, dtype=torch.long)
-        attention = torch.zeros((n, width), dtype=torch.long)
-        for row, ids in enumerate(prompts):
-            input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
-            attention[row, width - len(ids) :] = 1
-        temperature = torch.tensor([r.temperature for r in requests], dtype=torch.float32)
-        top_p = torch.tensor([r.top_p for r in requests], dtype=torch.float32)
-        seeds = np.array(
-            [r.seed if r.seed is not None else secrets.randbits(63) for r in requests],
-            dtype=np.uint64,
-        )
-        budget = torch.tensor([r.max_tokens for r in requests])
-        want_logprobs = any(r.logprobs or r.top_logprobs for r in requests)
-        max_top = max(r.top_logprobs for r in requests)
-        stop_rows = [row for row, r in enumerate(requests) if r.stop]
-        stop_tail = max((len(s) for r in requests for s in r.stop), default=0) + 16
-        eos = torch.tensor(sorted(self.eos_ids), dtype=torch.long)
-
-        generated = torch.zeros((n, 0), dtype=torch.long)
-        chosen_logprobs = torch.zeros((n, 0), dtype=torch.float32)
-        top_ids: list[torch.Tensor] = []
-        top_vals: list[torch.Tensor] = []
-        finished = budget == 0
-        finish_reason = ["length"] * n
-        lengths = torch.zeros(n, dtype=torch.long)  # tokens kept per row (EOS excluded)
-        sequences = input_ids
-
-        with torch.inference_mode():
-            position_ids = (attention.cumsum(-1) - 1).clamp(min=0)
-            out = self.model(
-                input_ids=input_ids, attention_mask=attention, position_ids=position_ids,
-                use_cache=True, logits_to_keep=1,
-            )
-            past = out.cache
-            step = 0
-            while not bool(finished.all()):
-                logits = out.logits[:, -1, :].float()
-                if want_logprobs:
-                    logprobs_all = torch.log_softmax(logits, dim=-1)
-                if logits_processor is not None:
-                    logits = logits_processor(sequences, logits.clone())
-                next_ids = choose_next_tokens(logits, temperature, top_p, seeds, step)
-                active = ~finished
-                is_eos = torch.isin(next_ids, eos) & active
-                for row in is_eos.nonzero().flatten().tolist():
-                    finish_reason[row] = "stop"
-                keep = active & ~is_eos
-                lengths += keep.long()
-                generated = torch.cat([generated, next_ids[:, None]], dim=1)
-                if want_logprobs:
-                    chosen_logprobs = torch.cat(
-                        [chosen_logprobs, logprobs_all.gather(-1, next_ids[:, None])], dim=1
-                    )
-                    if max_top:
-                        vals, idx = logprobs_all.topk(max_top, dim=-1)
-                        top_vals.append(vals)
-                        top_ids.append(idx)
-                if on_tokens is not None:
-                    rows = keep.nonzero().flatten().tolist()
-                    if rows:
-                        on_tokens([(request_indices[r], int(next_ids[r])) for r in rows])
-                finished = finished | is_eos | (lengths >= budget)
-                for row in stop_rows:
-                    if keep[row] and self._hits_stop(generated[row, : lengths[row]], requests[row].stop, stop_tail):
-                        finished[row] = True
-                        finish_reason[row] = "stop"
-                step += 1
-                if bool(finished.all()):
-                    break
-                attention = torch.cat([attention, torch.ones((n, 1), dtype=torch.long)], dim=1)
-                sequences = torch.cat([sequences, next_ids[:, None]], dim=1)
-                out = self.model(
-                    input_ids=next_ids[:, None], attention_mask=attention,
-                    position_ids=(attention.sum(-1, keepdim=True) - 1), cache=past,
-                    use_cache=True,
-                )
-                past = out.cache
-
-        completions = []
-        for row, r in enumerate(requests):
-            ids = generated[row, : lengths[row]].tolist()
-            text = self.tokenizer.decode(ids, skip_special_tokens=True)
-            for s in r.stop:
-                cut = text.find(s)
-                if cut >= 0:
-                    text = text[:cut]
-                    finish_reason[row] = "stop"
-            completion = Completion(
-                text=text, token_ids=ids, finish_reason=finish_reason[row],
-                prompt_tokens=len(prompts[row]),
-            )
-            if r.logprobs or r.top_logprobs:
-                completion.logprobs = chosen_logprobs[row, : len(ids)].tolist()
-                completion.tokens = self.tokenizer.batch_decode([[t] for t in ids])
-                if r.top_logprobs:
-                    completion.top_logprobs = self._top_dicts(
-                        [t[row, : r.top_logprobs] for t in top_ids[: len(ids)]],
-                        [v[row, : r.top_logprobs] for v in top_vals[: len(ids)]],
-                    )
-            completions.append(completion)
-        return completions
+    def decode_batch(self, logits_processor: LogitsProcessor | None = None,
+                     on_tokens: TokenCallback | None = None) -> DecodeBatch:
+        """An empty batch to decode requests in, which new requests can join between steps."""
+        return DecodeBatch(self, logits_processor, on_tokens)
 
     def _hits_stop(self, ids, stops: tuple[str, ...], tail_tokens: int) -> bool:
         tail = self.tokenizer.decode(ids[-tail_tokens:].tolist(), skip_special_tokens=True)
         return any(s in tail for s in stops)
 
-    def _top_dicts(self, ids, vals) -> list[dict[str, float]]:
-        if not ids:
+    def _top_dicts(self, id_mat, val_mat) -> list[dict[str, float]]:
+        """One {token: logprob} dict per position, from (positions, k) ids and values."""
+        if not len(id_mat):
             return []
-        import torch
-
-        id_mat = torch.stack(ids)
-        val_mat = torch.stack(vals).tolist()
+        val_mat = val_mat.tolist()
         names = self.tokenizer.batch_decode(id_mat.reshape(-1, 1).tolist())
         k = id_mat.shape[1]
         # Tokens that decode to the same string (e.g. partial UTF-8 bytes) keep the higher value.
         return [
             {name: v for name, v in reversed(list(zip(names[i * k : (i + 1) * k], val_mat[i])))}
-            for i in range(len(ids))
+            for i in range(len(val_mat))
         ]
 
     # -- scoring --------------------------------------------------------------------------------
