@@ -465,8 +465,11 @@ def _print_summary(console: Console, r: dict, path: Path) -> None:
     for name in SUSPECTS:
         table.add_row(name, f"radioactivity p = {radio[name]['p_value']:.2g}; trace {tr[name]['verdict']} "
                       f"(p = {tr[name]['p_value']:.2g})")
-    risks = [f["question"] for f in r["audit"]["findings"] if f.get("status") == "risk"]
-    table.add_row("audit", f"{len(risks)} risk(s): " + "; ".join(risks) if risks else "no risk found")
+    findings = r["audit"]["findings"]
+    risks = [f["question"] for f in findings if f.get("status") == "risk"]
+    notes = [f["finding"] for f in findings if f.get("status") == "note" and (f.get("p_value") or 1.0) <= 0.01]
+    table.add_row("audit", (f"{len(risks)} risk(s): " + "; ".join(risks) if risks else "no risk found")
+                  + "".join(f"\nnote: {n}" for n in notes))
     table.add_row("time", f"{r['total_s']:.0f} s in all")
     console.print(table)
     console.print(f"report: [bold]{path}[/]")
