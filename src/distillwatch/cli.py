@@ -496,7 +496,11 @@ def radioactivity(
 def trace(
     suspect: str = typer.Option(..., "--suspect", help="The model under suspicion."),
     teacher: str = typer.Option(..., "--teacher", help="The presumed teacher (often an openai/...@url endpoint)."),
-    control: list[str] = typer.Option(..., "--control", help="A control model (repeat; at least two advised)."),
+    control: list[str] = typer.Option(
+        ..., "--control",
+        help="A control model (repeat; at least two advised): unrelated to the teacher but like it in size, "
+             "tokenizer and kind of training data; controls unlike the teacher make the agreement test call "
+             "look-alikes of the teacher derived."),
     budget: int = typer.Option(300, "--budget", min=10, help="Most requests to put to the suspect."),
     probes: str = typer.Option("sharegpt", "--probes", help="Probe prompts: sharegpt | probes:<name> | FILE.jsonl"),
     alpha: float = typer.Option(0.01, "--alpha", min=1e-9, max=0.5, help="Family-wise error rate of the verdict."),
