@@ -53,26 +53,6 @@ def _length_groups(lengths: list[int], slack: float = 1.25, overhead: int = 32) 
     return groups
 
 
-def _left_pad(t, width: int, value):
-    """`t` (rows, length, ...) padded on the left of dimension 1 to `width`."""
-    import torch
-
-    missing = width - t.shape[1]
-    if missing <= 0:
-        return t
-    pad = torch.full((t.shape[0], missing, *t.shape[2:]), value, dtype=t.dtype)
-    return torch.cat([pad, t], dim=1)
-
-
-def _right_pad(t, width: int):
-    import torch
-
-    missing = width - t.shape[1]
-    if missing <= 0:
-        return t
-    return torch.cat([t, torch.zeros((t.shape[0], missing, *t.shape[2:]), dtype=t.dtype)], dim=1)
-
-
 class DecodeBatch:
     """The requests `hf` is decoding now; `on_tokens` sees each step's new tokens by request tag."""
 
@@ -168,24 +148,24 @@ class DecodeBatch:
     def _merge(self, new: dict, cache) -> None:
         import torch
 
+        from torch.nn.functional import pad
+
         s, pad_id = self._state, self.hf.tokenizer.pad_token_id
         length = max(s["attention"].shape[1], new["attention"].shape[1])
+
+        def left(t, value=0):  # left-pad the sequence axis: 1 of (rows, length), 2 of (rows, heads, length, dim)
+            axis = 1 if t.dim() == 2 else 2
+            return pad(t, (0, 0) * (t.dim() - 1 - axis) + (length - t.shape[axis], 0), value=value)
+
         for key, value in (("attention", 0), ("sequences", pad_id)):
-            s[key] = torch.cat([_left_pad(s[key], length, value), _left_pad(new[key], length, value)])
+            s[key] = torch.cat([left(s[key], value), left(new[key], value)])
         for mine, theirs in zip(self.cache.layers, cache.layers):
             for name in ("keys", "values"):
-                a, b = getattr(mine, name), getattr(theirs, name)
-                a = _left_pad(a.transpose(1, 2), length, 0.0).transpose(1, 2)
-                b = _left_pad(b.transpose(1, 2), length, 0.0).transpose(1, 2)
-                setattr(mine, name, torch.cat([a, b]))
-        for key in ("generated", "logprobs", "top_ids", "top_vals"):
-            width = max(s[key].shape[1], new[key].shape[1])
-            if key.startswith("top_"):
-                k = max(s[key].shape[2], new[key].shape[2])
-                s[key] = torch.cat([torch.nn.functional.pad(_right_pad(x, width), (0, k - x.shape[2]))
-                                    for x in (s[key], new[key])])
-            else:
-                s[key] = torch.cat([_right_pad(s[key], width), _right_pad(new[key], width)])
+                setattr(mine, name, torch.cat([left(getattr(mine, name)), left(getattr(theirs, name))]))
+        for key in ("generated", "logprobs", "top_ids", "top_vals"):  # (rows, steps[, k]): pad on the right
+            shape = [max(a, b) for a, b in zip(s[key].shape[1:], new[key].shape[1:])]
+            s[key] = torch.cat([pad(x, [p for size, have in zip(reversed(shape), reversed(x.shape[1:]))
+                                        for p in (0, size - have)]) for x in (s[key], new[key])])
         for key in ("logits", "temperature", "top_p", "budget", "lengths", "steps"):
             s[key] = torch.cat([s[key], new[key]])
         s["seeds"] = np.concatenate([s["seeds"], new["seeds"]])
