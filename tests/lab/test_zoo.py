@@ -128,6 +128,24 @@ def test_packaged_specs():
     assert {s.rho for s in spec.students} >= {1.0, 0.2, 0.05}
     assert len({s.seed for s in spec.students}) > 1 and len({s.size for s in spec.students}) > 1
     assert spec.independents
+    kl = [s for s in spec.students if s.kl_weight > 0]
+    assert {spec.harvest(s.harvest).teacher for s in kl} >= {"smollm2"}
+    assert all(s.tokenizer == "teacher" and s.name.endswith("-teachertok-kl") for s in kl)
+
+
+def test_a_teacher_known_by_model_string_gets_a_closeness_row(tmp_path):
+    spec = {"name": "m", "threads": 1, "tokenizer": {"vocab_size": 300, "sources": ["pydoc-topics"], "n": 40},
+            "prompts": {"train": {"source": "sharegpt", "n": 8, "max_chars": 120},
+                        "heldout": {"source": "sharegpt", "n": 4, "seed": 1, "max_chars": 120}},
+            "heldout": {"prompts": "heldout", "n": 4, "max_tokens": 12},
+            "teachers": [{"name": "b", "model": "mock/b"}],
+            "harvests": [{"name": "hb", "teacher": "b", "n": 8, "max_tokens": 12}],
+            "students": [{"harvest": "hb", "steps": 2, "batch_size": 4, "max_len": 64}]}
+    built = build_zoo(spec, tmp_path, progress=False)
+    table = built.closeness
+    assert table["students"] == ["b", "hb-tiny-s0"]  # the mock teacher is scored through its backend
+    own, student = (row[0] for row in table["losses"])
+    assert 0 < own < student  # the teacher predicts its own answers best
 
 
 def test_spec_grid_names_and_errors(tmp_path):

@@ -249,6 +249,8 @@ def _student_name(e: Mapping[str, Any]) -> str:
         name += f"-rho{round(100 * e['rho'])}"
     if e.get("tokenizer", "lab") != "lab":
         name += f"-{e['tokenizer']}tok"
+    if e.get("kl_weight", 0.0) > 0:
+        name += "-kl"
     return name
 
 
@@ -653,12 +655,14 @@ class _Builder:
         return res
 
     def closeness(self, models: list[dict[str, Any]]) -> dict[str, Any]:
-        """Every zoo-trained model's held-out loss per byte on every teacher's held-out answers: pooled
-        (the table) and per answer (for paired tests), kept in ``closeness.json``."""
-        rows = [m for m in models if not _is_model_string(m["path"])]
+        """Every model's held-out loss per byte on every teacher's held-out answers, bundled teachers
+        included (scored through their backend): pooled (the table) and per answer (for paired tests),
+        kept in ``closeness.json``."""
+        rows = models
         teachers = [t.name for t in self.spec.teachers]
         file = self.root / "closeness.json"
-        step = {"rows": [(m["name"], _file_sha256(self.root / m["path"] / ".done.json")) for m in rows],
+        step = {"rows": [(m["name"], m["path"] if _is_model_string(m["path"])
+                          else _file_sha256(self.root / m["path"] / ".done.json")) for m in rows],
                 "teachers": [self._teacher_key(t) for t in teachers], "heldout": dict(self.spec.heldout)}
         rec = self._done(file, step)
         if rec is None:
@@ -672,7 +676,12 @@ class _Builder:
             losses = np.empty((len(rows), len(teachers)))
             per_answer: dict[str, dict[str, list[float]]] = {}
             for i, m in enumerate(rows):
-                student = load_checkpoint(self.root / m["path"])
+                if _is_model_string(m["path"]):
+                    from ..models import get_model
+
+                    student = get_model(m["path"], cache=None)
+                else:
+                    student = load_checkpoint(self.root / m["path"])
                 per_answer[m["name"]] = {}
                 for j, t in enumerate(teachers):
                     nll, units = example_losses(student, answers[t], per="byte")
@@ -769,7 +778,7 @@ def _lineage(
 
     def key(s: StudentSpec) -> tuple:
         h = spec.harvest(s.harvest)
-        return (h.prompts, h.n, h.watermark is not None, s.size, s.seed, s.rho, s.tokenizer, s.n)
+        return (h.prompts, h.n, h.watermark is not None, s.size, s.seed, s.rho, s.tokenizer, s.n, s.kl_weight)
 
     out = []
     for s in spec.students:
