@@ -8,7 +8,9 @@ different human-written corpora), every other model of the zoo is a suspect:
   power, power_rho20, power_rho5   T's own students (several sizes and seeds; rho = 100%, 20%, 5%)
   sibling                          students of another teacher, on the same prompts
   independent                      models trained only on human-written text, and the other teachers
-Controls: two of the other teachers, drawn per case. Probes: a fixed pool of real user prompts
+Controls: two of the other teachers, drawn per case; with `--matched K`, the K models most like T
+(`trace(..., matched_controls=K)`) from a pool of the models known not to be derived from T: the other
+teachers and the independents (the suspect left out). Probes: a fixed pool of real user prompts
 (ShareGPT), so each teacher answers each probe once through the response cache. The per-test and
 combined p-values become the same power table and ROC curves as bench/trace.py (TPR at a
 false-positive rate of at most 1%, the threshold read off the null cases), plus the queries per verdict.
@@ -36,10 +38,12 @@ bench_trace = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench_trace)  # power_table, power_report: one implementation for both benches
 
 
-def cases_of(manifest: dict, seed: int = 0) -> list[tuple[str, str, str, list[str]]]:
-    """(kind, suspect, teacher, controls) for every teacher and every other model of the zoo."""
+def cases_of(manifest: dict, seed: int = 0, pool: bool = False) -> list[tuple[str, str, str, list[str]]]:
+    """(kind, suspect, teacher, controls) for every teacher and every other model of the zoo; with `pool`, the
+    controls are every model known not to be derived from the teacher (other teachers, independents)."""
     models = manifest["models"]
     teachers = [m["name"] for m in models if m["role"] == "teacher"]
+    independents = [m["name"] for m in models if m["role"] == "independent"]
     rng = random.Random(seed)
     cases = []
     for t in teachers:
@@ -54,7 +58,8 @@ def cases_of(manifest: dict, seed: int = 0) -> list[tuple[str, str, str, list[st
                 kind = "sibling"
             else:  # independents, and the other teachers (trained independently of T)
                 kind = "independent"
-            cases.append((kind, m["name"], t, rng.sample(others, 2)))
+            controls = [u for u in others + independents if u != m["name"]] if pool else rng.sample(others, 2)
+            cases.append((kind, m["name"], t, controls))
     return cases
 
 
@@ -82,6 +87,9 @@ def main() -> None:
     ap.add_argument("--served", action="store_true",
                     help="also run the served-answer test on the zoo's harvests (the teacher redraws each time)")
     ap.add_argument("--teachers", nargs="*", default=None, help="only these teachers' cases")
+    ap.add_argument("--matched", type=int, default=None,
+                    help="choose this many controls per case from the pool of models not derived from the teacher")
+    ap.add_argument("--match-prompts", type=int, default=40, help="prompts the controls are chosen on")
     args = ap.parse_args()
 
     from distillwatch.data import load_prompts
@@ -102,7 +110,7 @@ def main() -> None:
 
     probes = [r.prompt[:300] for r in load_prompts("sharegpt", args.probes, seed=5).records]
     emb = Embedder()
-    cases = [c for c in cases_of(manifest) if not args.teachers or c[2] in args.teachers]
+    cases = [c for c in cases_of(manifest, pool=args.matched is not None) if not args.teachers or c[2] in args.teachers]
     harvests = _harvests(args.zoo) if args.served else {}
     by_name = {m["name"]: m for m in manifest["models"]}
     result = {"benchmark": "trace_zoo", "platform": platform.platform(), "zoo": str(args.zoo), "args":
@@ -117,8 +125,12 @@ def main() -> None:
             served, watermark = (harvests[own] if own else next(h for h in harvests.values() if h[2] == teacher))[:2]
         r = trace(model(suspect), model(teacher), [model(c) for c in controls], budget=args.budget, probes=probes,
                   max_tokens=args.max_tokens, seed=i, embedder=emb, n_permutations=500,
-                  served=served, served_watermark=watermark)
-        runs.append({"kind": kind, "suspect": suspect, "teacher": teacher, "controls": controls, "verdict": r.verdict,
+                  served=served, served_watermark=watermark, matched_controls=args.matched,
+                  match_prompts=args.match_prompts)
+        name_of = {model(c).model_id: c for c in controls}
+        chosen = [name_of[c] for c in r.control_match["chosen"]] if r.control_match else controls
+        runs.append({"kind": kind, "suspect": suspect, "teacher": teacher, "controls": chosen,
+                     "verdict": r.verdict,
                      "p_value": r.p_value, "queries": r.queries, "rounds": len(r.rounds),
                      "p_by_test": {e.test: e.p_value for e in r.evidence},
                      "seconds": round(time.perf_counter() - start, 1)})

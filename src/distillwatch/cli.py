@@ -499,8 +499,12 @@ def trace(
     control: list[str] = typer.Option(
         ..., "--control",
         help="A control model (repeat; at least two advised): unrelated to the teacher but like it in size, "
-             "tokenizer and kind of training data; controls unlike the teacher make the agreement test call "
-             "look-alikes of the teacher derived."),
+             "tokenizer and kind of training data; controls unlike the teacher make the tests call "
+             "look-alikes of the teacher derived. With --matched-controls, a pool to choose from."),
+    matched_controls: Optional[int] = typer.Option(
+        None, "--matched-controls", min=1,
+        help="Treat the --control models as a pool known not to be derived from the teacher and keep the K "
+             "that resemble the teacher most, on prompts the tests do not use (the suspect plays no part)."),
     budget: int = typer.Option(300, "--budget", min=10, help="Most requests to put to the suspect."),
     probes: str = typer.Option("sharegpt", "--probes", help="Probe prompts: sharegpt | probes:<name> | FILE.jsonl"),
     alpha: float = typer.Option(0.01, "--alpha", min=1e-9, max=0.5, help="Family-wise error rate of the verdict."),
@@ -544,7 +548,9 @@ def trace(
     result = run_trace(models[0], models[1], models[2:], budget=budget,
                        probes=None if probes == "sharegpt" else probes, alpha=alpha, seed=seed,
                        progress=True, teacher_names=teacher_name, served=served_answers,
-                       served_watermark=served_config)
+                       served_watermark=served_config, matched_controls=matched_controls)
+    if result.control_match:
+        out.print(f"controls chosen from the pool: {', '.join(result.control_match['chosen'])}")
     record = result.to_dict()
     with RunLog("trace", out_dir) as log:
         log.write("config", suspect=suspect, teacher=teacher, controls=control, budget=budget, alpha=alpha)

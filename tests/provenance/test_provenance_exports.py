@@ -8,7 +8,8 @@ def test_public_names_are_exactly_the_intended_ones():
         "DECISIVE", "Decision", "Embedder", "Evidence", "TESTS", "TraceResult", "TraceRound", "VERDICTS",
         "agreement_test", "combine", "hashed_ngrams", "identity_hits", "identity_test", "lexical_features",
         "likelihood_test", "mmd_test", "prefix_keys", "select_probes", "style_test", "trace", "trace_report",
-        "ServedAnswer", "draw_fresh", "load_served", "prefix_overlap", "served_test",
+        "ServedAnswer", "draw_fresh", "load_served", "prefix_overlap", "served_test", "ControlMatch",
+        "match_controls",
     ])
     assert all(hasattr(provenance, name) for name in provenance.__all__)
     assert set(provenance.TESTS) == {"agreement", "likelihood", "distribution", "style", "identity", "served"}

@@ -11,6 +11,7 @@
     identity      identity_test, identity_hits                     (who-made-you probes; weak)
     served        served_test, load_served, ServedAnswer, draw_fresh (served answers vs fresh redraws)
     verdict       combine, Decision                                (Holm over tests)
+    controls      match_controls, ControlMatch                     (controls chosen from a pool, like T)
     trace         trace, TraceResult, TraceRound                   (models, budget, rounds)
     features      Embedder, hashed_ngrams                          (answer features, outside the tests)
     report        trace_report                                     (HTML)
@@ -19,6 +20,7 @@ Every registered test (`TESTS`) is a pure function of arrays returning `Evidence
 """
 
 from .agreement import agreement_test, prefix_keys, select_probes
+from .controls import ControlMatch, match_controls
 from .distribution import mmd_test
 from ..evidence import Evidence
 from .features import Embedder, hashed_ngrams
@@ -40,6 +42,7 @@ TESTS = {
 }
 
 __all__ = [
+    "ControlMatch",
     "DECISIVE",
     "TESTS",
     "VERDICTS",
@@ -58,6 +61,7 @@ __all__ = [
     "lexical_features",
     "likelihood_test",
     "load_served",
+    "match_controls",
     "mmd_test",
     "prefix_keys",
     "prefix_overlap",

@@ -41,6 +41,17 @@ def trace_report(result: Any, title: str = "distillwatch trace") -> Report:
         sec.html(table_html([""] + cols, [[r] + [f"{matrix[r].get(c, float('nan')):.2f}" for c in cols]
                                           for r in matrix]))
 
+    match = d.get("control_match")
+    if match:
+        sec = rep.section("Control choice", "controls")
+        sec.text(f"The controls were chosen from a pool of models known not to be derived from the teacher: the "
+                 f"{len(match['chosen'])} most like the teacher on {match['n_prompts']} prompts the tests do not "
+                 "use (rank sum of the three measures; the suspect's answers play no part).")
+        sec.table(["pool model", "chosen", "first-word agreement", "prefix agreement", "embedding cosine"],
+                  [[name, "yes" if name in match["chosen"] else "", f"{v['first_word_agreement']:.2f}",
+                    f"{v['prefix_agreement']:.2f}", f"{v['embedding_cosine']:.3f}"]
+                   for name, v in match["pool"].items()])
+
     rounds = d.get("rounds", [])
     if rounds:
         sec = rep.section("Sequential looks", "rounds")

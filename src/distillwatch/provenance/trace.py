@@ -18,6 +18,7 @@ from ..errors import InputError, UnsupportedOperation
 from ..models import GenerateRequest, Model, get_model
 from ..models._types import Prompt
 from .agreement import agreement_test, prefix_keys, select_probes
+from .controls import match_controls
 from .distribution import mmd_test
 from ..evidence import Evidence
 from .features import Embedder
@@ -69,6 +70,7 @@ class TraceResult:
     budget: int = 0
     agreement_matrix: dict[str, dict[str, float]] = field(default_factory=dict)
     decisive: list[str] = field(default_factory=list)
+    control_match: dict[str, Any] | None = None  # how the controls were chosen from a pool, when they were
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -82,6 +84,7 @@ class TraceResult:
             "budget": self.budget,
             "agreement_matrix": self.agreement_matrix,
             "decisive": self.decisive,
+            "control_match": self.control_match,
             "rounds": [r.to_dict() for r in self.rounds],
         }
 
@@ -159,6 +162,8 @@ def trace(
     decisive: Sequence[str] = DECISIVE,
     served: Sequence[ServedAnswer] | None = None,
     served_watermark: Any = None,
+    matched_controls: int | None = None,
+    match_prompts: int = 40,
 ) -> TraceResult:
     """Test whether `suspect` was distilled from `teacher`, against `controls` (at least two advised).
 
@@ -179,6 +184,11 @@ def trace(
     (or, if it cannot score, answers, and its answer is compared to both). `served_watermark` (a
     `WatermarkConfig`, spec string or config file) is the watermark they were served with, applied to the redraw when
     the teacher is the bare local model; a teacher behind the gateway watermarks on its own.
+
+    `matched_controls` = k: treat `controls` as a pool of models known not to be derived from the teacher
+    and keep the k that resemble the teacher most (`controls.match_controls`), judged on `match_prompts`
+    further prompts of the pool that the tests never use. Only the teacher and the pool answer them (these
+    queries do not count against `budget`).
     """
     if not controls:
         raise ValueError("trace needs at least one control model (two or more advised)")
@@ -186,10 +196,13 @@ def trace(
     s = _Counted(_resolve(suspect), show)
     t = _Counted(_resolve(teacher), show)
     cs = [_Counted(_resolve(c), show) for c in controls]
-    candidates = [t, *cs]
-    m = len(cs)
     rng = np.random.default_rng(seed)
     emb = embedder if isinstance(embedder, Embedder) else Embedder(embedder)
+    match = None
+    if matched_controls is not None and matched_controls < len(cs):
+        cs, match = _matched(t, cs, matched_controls, probes, match_prompts, max_tokens, emb, seed)
+    candidates = [t, *cs]
+    m = len(cs)
     names = _unique([c.model_id for c in candidates])
 
     id_prompts: list[str] = []
@@ -207,6 +220,9 @@ def trace(
         left -= n_served * per_served
     n_total = max(0, left // per_prompt)
     pool = _pool(probes, n_total, seed)
+    if match is not None:  # the prompts the controls were chosen on stay out of the tests
+        pool = [p for p in pool if _key(p) not in match["prompt_keys"]]
+        match = {k: v for k, v in match.items() if k != "prompt_keys"}
     n_total = min(n_total, len(pool))
     rounds = max(1, min(rounds, max(n_total, len(chosen)) // 8 or 1))
     fresh = t.sample(chosen, _processor(served_watermark, t.model), seed) if chosen else []
@@ -303,7 +319,22 @@ def trace(
         budget=budget,
         agreement_matrix=matrix,
         decisive=list(decisive),
+        control_match=match,
     )
+
+
+def _matched(t: _Counted, pool: list[_Counted], k: int, probes, n_prompts: int, max_tokens: int,
+             emb: Embedder, seed: int) -> tuple[list[_Counted], dict[str, Any]]:
+    """The k pool models most like the teacher, judged on `n_prompts` prompts drawn apart from the tests'."""
+    prompts = _pool(probes, n_prompts, seed + 7919)[-n_prompts:]
+    t_ans = t.answer(prompts, max_tokens)
+    choice = match_controls(t_ans, [c.answer(prompts, max_tokens) for c in pool], k, embed=emb.embed,
+                            names=[c.model_id for c in pool])
+    return [pool[i] for i in choice.chosen], {**choice.to_dict(), "prompt_keys": {_key(p) for p in prompts}}
+
+
+def _key(prompt: Prompt) -> str:
+    return prompt if isinstance(prompt, str) else repr(prompt)
 
 
 def _run_tests(s_text, s_lp, base, used, explore, answers, keys, prefix_lengths, names, emb, m,

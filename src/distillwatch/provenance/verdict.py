@@ -17,7 +17,8 @@ VERDICTS = ("derived", "no evidence", "inconclusive")
 # Tests whose null hypothesis holds for unrelated and sibling suspects: only these can make a verdict
 # "derived" by default. The agreement test's holds when the controls resemble the teacher in everything
 # but lineage (bench/trace.py); it fails when they do not (bench/trace_zoo.py: a tiny teacher with the
-# bundled models as controls called most of the zoo's tiny suspects derived). The served-answer
+# bundled models as controls called most of the zoo's tiny suspects derived); `trace(matched_controls=K)`
+# chooses such controls from a pool (bench/trace_zoo.py --matched 2: 1 of 106 nulls). The served-answer
 # test's holds by construction (served and redrawn answers are exchangeable for any suspect that never saw
 # the served ones) and is only run when served answers are given. The likelihood, distribution and style tests test
 # exchangeability of the suspect with a control, which fixed model pairs violate in either direction
