@@ -2,6 +2,7 @@
 
     python bench/scan.py [--accounts 5000] [--days 7] [--volume 1.0] [--fpr 0.001] [--out bench/results/scan.json]
     python bench/scan.py --volume 2.7 --throughput-only --out bench/results/scan_1m.json   # ~1M requests
+    python bench/scan.py --engine both --throughput-only --accounts 300 --days 1 --out bench/results/scan_engines.json
 
 Two logs from `lab.traffic_sim`: benign history (calibration, seed 1) and the scanned log (seed 0: the
 same benign personas plus one campaign of every kind). Reported, per campaign kind and overall:
@@ -15,7 +16,10 @@ same benign personas plus one campaign of every kind). Reported, per campaign ki
 - detection delay: the log replayed in time order, cut every `--step-hours` hours, each prefix scored
   with the history's thresholds; hours and campaign requests until the first alert on the campaign;
 - throughput of `scan` end to end (ingest, signatures, features, linking, scoring, alerts, report):
-  requests/s and peak RSS of this process.
+  requests/s and peak RSS of this process, per engine (`--engine duckdb|spark|both`: the same log scanned
+  by each; with both, whether their alerts agree, `traffic.alerts.alert_differences`). The Spark session
+  (``local[2]``) is started before the clock and its start-up reported apart. Detection quality,
+  baselines and replay are computed once, on DuckDB (the engines give the same alerts).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import pyarrow.parquet as pq
 from distillwatch.lab.traffic_sim import simulate_traffic
 from distillwatch.traffic import load_signatures, scan, score_population
 from distillwatch.traffic._duck import connect
+from distillwatch.traffic.alerts import alert_differences
 from distillwatch.traffic.scan import reference_from_signatures
 
 OUT = ROOT / "bench" / "results" / "scan.json"
@@ -143,6 +148,37 @@ def replay(con, reference, fpr: float, labels: list[dict], step_hours: float) ->
             "by_kind": {k: found.get(k, {"hours_after_start": None}) for k in sorted(starts)}}
 
 
+def scan_engines(engines: list[str], log: Path, out: Path, rows: int, **kwargs) -> tuple[dict, dict]:
+    """`scan` of `log` on each engine: (results by engine, throughput by engine)."""
+    results, throughput = {}, {}
+    for engine in engines:
+        start = 0.0
+        if engine == "spark":
+            from distillwatch.traffic.spark import spark_session
+
+            t = time.perf_counter()
+            spark_session()
+            start = time.perf_counter() - t
+        t = time.perf_counter()
+        results[engine] = res = scan([log], out / engine, engine=engine, progress=False, **kwargs)
+        e2e = time.perf_counter() - t
+        throughput[engine] = {"requests": rows, "seconds": round(e2e, 2), "requests_per_s": round(rows / e2e),
+                              "map_seconds": res.summary["map_seconds"],
+                              "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+        if engine == "spark":
+            throughput[engine]["session_start_seconds"] = round(start, 2)
+            throughput[engine]["peak_rss_mb_note"] = "this process only (the Spark JVM and workers are apart)"
+    return results, throughput
+
+
+def _agreement(results: dict) -> dict:
+    if len(results) < 2:
+        return {}
+    duck, spark = results["duckdb"], results["spark"]
+    diff = alert_differences(duck.alerts, spark.alerts)
+    return {"engines_agree": not diff, "alerts": len(duck.alerts), "differences": diff[:20]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--accounts", type=int, default=5000)
@@ -153,8 +189,11 @@ def main() -> None:
     ap.add_argument("--no-replay", action="store_true")
     ap.add_argument("--throughput-only", action="store_true",
                     help="simulate and scan once (self-calibrated): requests/s and peak RSS only")
+    ap.add_argument("--engine", choices=("duckdb", "spark", "both"), default="duckdb",
+                    help="engine(s) of the timed scan; both: the same log on DuckDB and on Spark (local[2])")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
+    engines = ["duckdb", "spark"] if args.engine == "both" else [args.engine]
     result: dict = {"machine": platform.platform(), "cpus": os.cpu_count(), "args": {k: str(v) for k, v in vars(args).items()}}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -168,12 +207,11 @@ def main() -> None:
                                "requests_per_s": round(rows / sim_s)}
         print(json.dumps(result["simulator"]), flush=True)
         if args.throughput_only:
-            t = time.perf_counter()
-            res = scan([log], tmp / "out", fpr=args.fpr, progress=False)
-            e2e = time.perf_counter() - t
-            result["throughput"] = {"requests": rows, "seconds": round(e2e, 2), "requests_per_s": round(rows / e2e),
-                                    "map_seconds": res.summary["map_seconds"], "calibration": "self",
-                                    "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+            results, throughput = scan_engines(engines, log, tmp / "out", rows, fpr=args.fpr)
+            res = results[engines[0]]
+            result["throughput"] = {**throughput[engines[0]], "engine": engines[0], "calibration": "self"}
+            result["throughput_by_engine"] = throughput
+            result.update(_agreement(results))
             result["scan_self_calibrated"] = {"fpr_target": args.fpr, **evaluate(res.flagged_accounts, labels)}
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(result, indent=2) + "\n")
@@ -186,12 +224,11 @@ def main() -> None:
         reference = reference_from_signatures(con_h, fpr=args.fpr)
         result["calibration_seconds"] = round(time.perf_counter() - t, 2)
 
-        t = time.perf_counter()
-        res = scan([log], tmp / "out", fpr=args.fpr, reference=reference, progress=False)
-        e2e = time.perf_counter() - t
-        result["throughput"] = {"requests": rows, "seconds": round(e2e, 2), "requests_per_s": round(rows / e2e),
-                                "map_seconds": res.summary["map_seconds"],
-                                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+        results, throughput = scan_engines(engines, log, tmp / "out", rows, fpr=args.fpr, reference=reference)
+        res = results[engines[0]]
+        result["throughput"] = {**throughput[engines[0]], "engine": engines[0]}
+        result["throughput_by_engine"] = throughput
+        result.update(_agreement(results))
         result["scan"] = {"fpr_target": args.fpr, "calibration": "benign history (seed 1), empirical quantiles",
                           "alerts": len(res.alerts), **evaluate(res.flagged_accounts, labels)}
         print(json.dumps({"throughput": result["throughput"], "recall": result["scan"]["campaign_recall"],

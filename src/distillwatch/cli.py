@@ -288,7 +288,11 @@ def keys_list(
 def scan(
     logs: list[Path] = typer.Argument(..., help="Request logs: JSONL, OpenAI-style JSONL, CSV or Parquet (the gateway's too)."),
     out_dir: Path = typer.Option(Path("distillwatch-scan"), "--out", help="alerts.jsonl, summary.json, report.html go here."),
-    engine: str = typer.Option("duckdb", "--engine", help="duckdb (in-process)."),
+    engine: str = typer.Option(
+        "duckdb", "--engine",
+        help="duckdb (in-process, default) or spark (same pipeline on pyspark, local[2]: mapInArrow for the map, "
+             "Spark SQL for the aggregates; for provider-scale logs; needs pip install 'distillwatch[spark]' "
+             "and Java 17+). Both give the same alerts."),
     fpr: float = typer.Option(0.001, "--fpr", min=1e-6, max=0.5, help="Benign false-positive rate to calibrate to."),
     reference: Optional[list[Path]] = typer.Option(
         None, "--reference", help="Benign history logs to calibrate on (default: the scanned population itself)."),
@@ -296,10 +300,11 @@ def scan(
 ):
     """Find distillation campaigns in API traffic: per-request signatures, per-account and per-cluster
     features, account linking, scores calibrated to a benign false-positive rate, explained alerts."""
+    from .traffic import ENGINES
     from .traffic import scan as run_scan
 
-    if engine != "duckdb":
-        raise InputError(f"engine '{engine}' is not available in this version; use --engine duckdb")
+    if engine not in ENGINES:
+        raise InputError(f"unknown engine '{engine}'; one of: {', '.join(ENGINES)}")
     result = run_scan([str(p) for p in logs], out_dir, engine=engine, fpr=fpr,
                       reference=[str(p) for p in reference] if reference else None, progress=True)
     if json_out:

@@ -18,6 +18,8 @@ EXPECTED = {
     "ScanResult", "build_alerts", "entity_features", "fit_reference", "fit_weights", "link_accounts", "load_signatures",
     "read_alerts", "render_scan_report", "sample_prompts", "scan", "score_population", "tail_threshold", "write_alerts",
     "reference_from_signatures", "learn_weights",
+    # engines: the SQL seam (DuckDB in-process, Spark)
+    "SqlEngine", "open_engine",
 }
 
 

@@ -42,5 +42,5 @@ def test_rare_attributes_link_popular_ones_do_not():
 
 
 def test_unknown_engine_is_refused(tmp_path):
-    with pytest.raises(ValueError, match="engine"):
-        scan([tmp_path / "x.jsonl"], tmp_path / "out", engine="spark", progress=False)
+    with pytest.raises(ValueError, match="unknown engine 'cassandra'; one of duckdb, spark"):
+        scan([tmp_path / "x.jsonl"], tmp_path / "out", engine="cassandra", progress=False)

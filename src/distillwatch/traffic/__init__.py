@@ -9,11 +9,13 @@ signatures and aggregated per account in SQL.
 Modules: `schema` (LOG_SCHEMA), `ingest` (readers), `quarantine` (rejected rows, IngestReport),
 `openai_log` (mapping of OpenAI-style records), `lexicons` (flag/topic/language word lists),
 `simhash` and `template` (template signatures), `signatures` (the map step), `features` (the
-DuckDB aggregate step), `entities` (features of accounts or clusters), `linking` (account graph and
-clusters), `scoring` (benign model, calibration), `alerts`, `scan` (the pipeline) and `scan_report`.
+aggregate step in SQL), `entities` (features of accounts or clusters), `linking` (account graph and
+clusters), `scoring` (benign model, calibration), `alerts`, `scan` (the pipeline), `scan_report`, and
+the engines the map and the SQL run on: `engine` (the seam, DuckDB in-process) and `spark`.
 """
 
 from .alerts import build_alerts, read_alerts, sample_prompts, write_alerts
+from .engine import SqlEngine, open_engine
 from .entities import ENTITY_EXTRAS_SQL, entity_features
 from .features import ACCOUNT_FEATURES_SQL, account_features, register_signatures, scan_accounts
 from .ingest import FORMATS, IngestError, IngestOptions, LogReader, detect_format, read_log
@@ -54,6 +56,7 @@ __all__ = [
     "SIGNATURE_SCHEMA",
     "ScanResult",
     "SchemaError",
+    "SqlEngine",
     "TOPICS",
     "account_features",
     "build_alerts",
@@ -71,6 +74,7 @@ __all__ = [
     "load_signatures",
     "map_signatures",
     "mask_variables",
+    "open_engine",
     "read_alerts",
     "read_log",
     "read_quarantine",

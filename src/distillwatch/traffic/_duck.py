@@ -1,19 +1,38 @@
-"""The DuckDB connection every traffic query runs on: in-process, UTC, Arrow in and out."""
+"""The DuckDB connection every traffic query runs on: in-process, UTC, Arrow in and out.
+
+The traffic SQL is written once for DuckDB and Spark SQL (see `traffic.engine`); where the two name a
+function differently it uses Spark's name, and every connection made here gets a DuckDB macro of that
+name (`install_macros`).
+"""
 
 from __future__ import annotations
 
 import duckdb
 
-__all__ = ["connect", "quote_ident"]
+__all__ = ["MACROS", "connect", "install_macros", "quote_ident"]
+
+# Spark SQL names the shared SQL calls, as DuckDB macros (inlined by DuckDB's binder: no cost per row).
+MACROS = (
+    "CREATE OR REPLACE TEMP MACRO unix_micros(t) AS epoch_us(t)",
+    "CREATE OR REPLACE TEMP MACRO array_join(a, sep) AS array_to_string(a, sep)",
+)
 
 
-def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    """A new in-memory connection with the session time zone fixed to UTC (naive timestamps are UTC)."""
-    con = duckdb.connect(":memory:", config={"threads": threads} if threads else {})
-    con.execute("SET TimeZone = 'UTC'")
+def install_macros(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """Define `MACROS` on `con` (idempotent); returns `con`."""
+    for statement in MACROS:
+        con.execute(statement)
     return con
 
 
+def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """A new in-memory connection with the session time zone fixed to UTC (naive timestamps are UTC)
+    and the Spark-named macros of the shared SQL installed."""
+    con = duckdb.connect(":memory:", config={"threads": threads} if threads else {})
+    con.execute("SET TimeZone = 'UTC'")
+    return install_macros(con)
+
+
 def quote_ident(name: str) -> str:
-    """`name` as a quoted SQL identifier."""
+    """`name` as a quoted SQL identifier (DuckDB, and Spark with ANSI double-quoted identifiers)."""
     return '"' + name.replace('"', '""') + '"'

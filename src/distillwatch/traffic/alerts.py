@@ -21,35 +21,40 @@ import numpy as np
 import pyarrow as pa
 
 from ._duck import quote_ident
+from .engine import SqlEngine, as_engine
 from .scoring import Feature
 from .signatures import SIGNATURE_SCHEMA
 
-__all__ = ["build_alerts", "read_alerts", "sample_prompts", "write_alerts"]
+__all__ = ["alert_differences", "build_alerts", "read_alerts", "sample_prompts", "write_alerts"]
 
 _FLAG_COLUMNS = [f.name for f in SIGNATURE_SCHEMA if f.name.startswith("is_")]
 
 
-def sample_prompts(con: duckdb.DuckDBPyConnection, accounts_by_key: dict[str, Sequence[str]], *, k: int = 3,
-                   table: str = "signatures", max_chars: int = 300) -> dict[str, list[str]]:
-    """Up to `k` prompts per key (an alert's entity id) from the key's accounts, requests raising a
-    lexicon flag first, then a deterministic pseudo-random order; each cut to `max_chars`."""
+def sample_prompts(con: SqlEngine | duckdb.DuckDBPyConnection, accounts_by_key: dict[str, Sequence[str]], *,
+                   k: int = 3, table: str = "signatures", max_chars: int = 300) -> dict[str, list[str]]:
+    """Up to `k` prompts per key (an alert's entity id) from the key's accounts, out of the engine's
+    ``dw_prompts`` sample (`traffic.signatures.prompt_sample`): requests raising a lexicon flag first,
+    then by the sample's hash of the request id (the same order on every engine); each cut to `max_chars`."""
     if not accounts_by_key:
         return {}
+    engine = as_engine(con)
     keys = [key for key, accs in accounts_by_key.items() for _ in accs]
     accs = [a for accs in accounts_by_key.values() for a in accs]
-    con.register("dw_alert_accounts", pa.table({"key": keys, "account_id": accs}))
+    engine.register("dw_alert_accounts", pa.table({"key": pa.array(keys, pa.string()),
+                                                   "account_id": pa.array(accs, pa.string())}))
     flagged = " OR ".join(_FLAG_COLUMNS) or "false"
     try:
-        rows = con.sql(f"""
+        rows = engine.sql(f"""
             SELECT key, prompt FROM (
               SELECT m.key, left(p.prompt_text, {int(max_chars)}) AS prompt,
-                row_number() OVER (PARTITION BY m.key ORDER BY ({flagged}) DESC, hash(s.request_id)) AS r
-              FROM {quote_ident(table)} s JOIN dw_alert_accounts m USING (account_id)
-              JOIN dw_prompts p USING (request_id)) WHERE r <= {int(k)} ORDER BY key, r""").fetchall()
+                row_number() OVER (PARTITION BY m.key
+                                   ORDER BY ({flagged}) DESC, p.sample_key, s.request_id, p.prompt_text) AS r
+              FROM {quote_ident(table)} s JOIN dw_alert_accounts m ON m.account_id = s.account_id
+              JOIN dw_prompts p ON p.request_id = s.request_id) WHERE r <= {int(k)} ORDER BY key, r""")
     finally:
-        con.unregister("dw_alert_accounts")
+        engine.unregister("dw_alert_accounts")
     out: dict[str, list[str]] = {key: [] for key in accounts_by_key}
-    for key, prompt in rows:
+    for key, prompt in zip(rows.column("key").to_pylist(), rows.column("prompt").to_pylist()):
         out[key].append(prompt)
     return out
 
@@ -100,6 +105,32 @@ def build_alerts(*, accounts: pa.Table, account_scores: np.ndarray, account_cont
     for rank, alert in enumerate(alerts, 1):
         alert["alert_id"] = f"A{rank:05d}"
     return alerts
+
+
+def alert_differences(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]], *, tol: float = 2e-3) -> list[str]:
+    """How two alert lists differ (empty when they agree), e.g. the alerts of two engines on one log.
+
+    Alerts are matched by position; ids, kinds, accounts, request counts, reason features, links and sample
+    prompts must be equal, scores, thresholds and reason values and contributions equal within `tol`,
+    relative beyond 1 (they are rounded to 3 or 4 decimals, so sums taken in another order may round one
+    unit apart)."""
+
+    def far(u: float, v: float) -> bool:
+        return abs(u - v) > tol * max(1.0, abs(u))
+
+    out = [f"{len(a)} alerts against {len(b)}"] if len(a) != len(b) else []
+    exact = ("alert_id", "kind", "entity_id", "account_ids", "n_requests", "links", "sample_prompts")
+    for x, y in zip(a, b):
+        where = f"{x.get('alert_id')} {x.get('entity_id')}"
+        out += [f"{where}: {k} {x.get(k)!r} != {y.get(k)!r}" for k in exact if x.get(k) != y.get(k)]
+        out += [f"{where}: {k} {x[k]} != {y[k]}" for k in ("score", "threshold") if far(x[k], y[k])]
+        rx, ry = x["reasons"], y["reasons"]
+        if [r["feature"] for r in rx] != [r["feature"] for r in ry]:
+            out.append(f"{where}: reasons {[r['feature'] for r in rx]} != {[r['feature'] for r in ry]}")
+            continue
+        out += [f"{where}: {r['feature']} {k} {r[k]} != {q[k]}" for r, q in zip(rx, ry)
+                for k in ("value", "contribution") if far(r[k], q[k])]
+    return out
 
 
 def write_alerts(alerts: Iterable[dict[str, Any]], path: str | os.PathLike) -> str:

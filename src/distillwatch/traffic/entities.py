@@ -1,5 +1,6 @@
 """Features of scored entities (accounts or clusters of accounts) in SQL: `ACCOUNT_FEATURES_SQL` plus the
-campaign-level extras, over the DuckDB ``signatures`` table.
+campaign-level extras, over the ``signatures`` table of an engine (`traffic.engine`: DuckDB or Spark SQL,
+one SQL text).
 
 An entity is whatever the ``entity`` SQL expression groups by: ``account_id`` for accounts, or a
 cluster id joined from an ``account_id -> cluster_id`` table, so a cluster is scored as a whole on the
@@ -22,9 +23,13 @@ import duckdb
 import pyarrow as pa
 
 from ._duck import quote_ident
+from .engine import SqlEngine, as_engine
 from .features import ACCOUNT_FEATURES_SQL
+from .signatures import SIGNATURE_SCHEMA
 
-__all__ = ["ENTITY_EXTRAS_SQL", "entity_features"]
+__all__ = ["ENTITY_EXTRAS", "ENTITY_EXTRAS_SQL", "entity_features"]
+
+ENTITY_EXTRAS = ("n_accounts", "n_ip24", "pivot_share", "active_hours_share")  # the columns besides account_id
 
 ENTITY_EXTRAS_SQL = """
 WITH s AS (SELECT * FROM {table}),
@@ -34,37 +39,37 @@ releases AS (
 )
 SELECT s.account_id,
   count(DISTINCT s.{account}) AS n_accounts,
-  count(DISTINCT CASE WHEN s.ip LIKE '%.%.%.%' THEN regexp_extract(s.ip, '^(\\d+\\.\\d+\\.\\d+)\\.', 1)
+  count(DISTINCT CASE WHEN s.ip LIKE '%.%.%.%' THEN regexp_extract(s.ip, '^([0-9]+[.][0-9]+[.][0-9]+)[.]', 1)
                       ELSE s.ip END) AS n_ip24,
   avg(CASE WHEN r.released IS NOT NULL AND s.timestamp < r.released + INTERVAL {pivot_hours} HOUR
-      THEN 1.0 ELSE 0.0 END) AS pivot_share,
-  count(DISTINCT hour(s.timestamp)) / 24.0 AS active_hours_share
+      THEN 1 ELSE 0 END) AS pivot_share,
+  CAST(count(DISTINCT hour(s.timestamp)) AS DOUBLE) / 24 AS active_hours_share
 FROM s LEFT JOIN releases r USING (model)
 GROUP BY s.account_id
 """
 
 
-def _view(con: duckdb.DuckDBPyConnection, table: str, clusters: str | None) -> str:
+def _view(engine: SqlEngine, table: str, clusters: str | None) -> str:
     """The signature rows with ``account_id`` replaced by the entity id; ``orig_account`` keeps the account."""
     name = "dw_entity_rows"
     if clusters is None:
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT *, account_id AS orig_account "
-                    f"FROM {quote_ident(table)}")
+        engine.create_view(name, f"SELECT *, account_id AS orig_account FROM {quote_ident(table)}")
     else:
-        con.execute(
-            f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT s.* REPLACE (c.cluster_id AS account_id), "
-            f"s.account_id AS orig_account FROM {quote_ident(table)} s "
-            f"JOIN {quote_ident(clusters)} c USING (account_id)")
+        columns = ", ".join("c.cluster_id AS account_id" if n == "account_id" else f"s.{quote_ident(n)}"
+                            for n in SIGNATURE_SCHEMA.names)
+        engine.create_view(name, f"SELECT {columns}, s.account_id AS orig_account FROM {quote_ident(table)} s "
+                                 f"JOIN {quote_ident(clusters)} c ON c.account_id = s.account_id")
     return name
 
 
-def entity_features(con: duckdb.DuckDBPyConnection, *, table: str = "signatures", clusters: str | None = None,
-                    pivot_hours: int = 24) -> pa.Table:
+def entity_features(con: SqlEngine | duckdb.DuckDBPyConnection, *, table: str = "signatures",
+                    clusters: str | None = None, pivot_hours: int = 24) -> pa.Table:
     """One row per entity: `ACCOUNT_FEATURES_SQL` columns plus the extras, sorted by ``account_id`` (the
     entity id). With `clusters` (a table of ``account_id``, ``cluster_id``), entities are its clusters."""
-    view = _view(con, table, clusters)
+    engine = as_engine(con)
+    view = _view(engine, table, clusters)
     base = ACCOUNT_FEATURES_SQL.replace("{table}", view)
     extras = (ENTITY_EXTRAS_SQL.replace("{table}", view).replace("{account}", "orig_account")
               .replace("{pivot_hours}", str(int(pivot_hours))))
-    return con.sql(f"SELECT b.*, e.* EXCLUDE (account_id) FROM ({base}) b JOIN ({extras}) e USING (account_id) "
-                   f"ORDER BY account_id").to_arrow_table()
+    return engine.sql(f"SELECT b.*, {', '.join('e.' + c for c in ENTITY_EXTRAS)} FROM ({base}) b "
+                      f"JOIN ({extras}) e ON e.account_id = b.account_id ORDER BY b.account_id")

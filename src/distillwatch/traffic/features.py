@@ -1,8 +1,8 @@
-"""Per-account features in SQL over request signatures: the aggregate step of `scan`, on DuckDB.
+"""Per-account features in SQL over request signatures: the aggregate step of `scan`, on any engine.
 
-The shape: log batches -> `compute_signatures` (map, Arrow in/out) -> a DuckDB table ``signatures`` ->
-`ACCOUNT_FEATURES_SQL` (aggregate). The SQL sticks to window functions, CTEs and plain aggregates so
-that the Spark engine can reuse it with small dialect edits (``epoch_us``, ``median``).
+The shape: log batches -> `compute_signatures` (map, Arrow in/out) -> a table ``signatures`` ->
+`ACCOUNT_FEATURES_SQL` (aggregate). The SQL is one text for DuckDB and Spark SQL (window functions,
+CTEs, plain aggregates; ``unix_micros`` is a DuckDB macro, see `traffic.engine`).
 
 Features, one row per account:
 
@@ -21,6 +21,10 @@ Features, one row per account:
 - ``gap_cv``: coefficient of variation (sample sd / mean) of inter-arrival gaps in seconds; near 0
   for a metronome-like client, about 1 for Poisson arrivals; null below 3 requests.
   ``median_gap_s``: the median gap.
+
+``topic_entropy_bits`` and ``gap_cv`` are rounded to 9 decimals: they are floating-point sums whose
+order differs between engines and runs, and scoring ranks entities, so two accounts with the same
+counts must tie on every engine rather than differ in the last bit.
 """
 
 from __future__ import annotations
@@ -30,8 +34,8 @@ from typing import Iterable
 import duckdb
 import pyarrow as pa
 
-from ._duck import connect, quote_ident
-from .signatures import SIGNATURE_SCHEMA, map_signatures
+from ._duck import quote_ident
+from .engine import DuckEngine, SqlEngine, as_engine
 
 __all__ = ["ACCOUNT_FEATURES_SQL", "register_signatures", "account_features", "scan_accounts"]
 
@@ -48,10 +52,10 @@ base AS (
     count(DISTINCT ip) AS n_ips,
     count(DISTINCT api_key_id) AS n_api_keys,
     count(DISTINCT payment_fingerprint) AS n_payment_fingerprints,
-    avg(CASE WHEN n_user_turns <= 1 AND n_assistant_turns = 0 THEN 1.0 ELSE 0.0 END) AS single_turn_share,
+    avg(CASE WHEN n_user_turns <= 1 AND n_assistant_turns = 0 THEN 1 ELSE 0 END) AS single_turn_share,
     {shares},
-    avg(CASE WHEN logprobs THEN 1.0 ELSE 0.0 END) AS logprobs_share,
-    avg(CASE WHEN n > 1 THEN 1.0 ELSE 0.0 END) AS multi_choice_share,
+    avg(CASE WHEN logprobs THEN 1 ELSE 0 END) AS logprobs_share,
+    avg(CASE WHEN n > 1 THEN 1 ELSE 0 END) AS multi_choice_share,
     CAST(sum(completion_tokens) AS DOUBLE) / nullif(sum(prompt_tokens), 0) AS output_input_token_ratio,
     count(DISTINCT template_sig) AS n_templates,
     count(DISTINCT topic) AS n_topics,
@@ -65,19 +69,19 @@ top_tail AS (SELECT account_id, max(c) AS c FROM
 top_sig AS (SELECT account_id, max(c) AS c FROM
   (SELECT account_id, template_sig, count(*) AS c FROM s GROUP BY account_id, template_sig) GROUP BY account_id),
 topics AS (
-  SELECT account_id, -sum(p * log2(p)) AS topic_entropy_bits FROM (
+  SELECT account_id, round(-sum(p * log2(p)), 9) AS topic_entropy_bits FROM (
     SELECT account_id, topic,
       CAST(count(*) AS DOUBLE) / sum(count(*)) OVER (PARTITION BY account_id) AS p
     FROM s GROUP BY account_id, topic) GROUP BY account_id
 ),
 gaps AS (
   SELECT account_id,
-    (epoch_us(timestamp) - epoch_us(lag(timestamp) OVER (PARTITION BY account_id ORDER BY timestamp, request_id)))
+    (unix_micros(timestamp) - unix_micros(lag(timestamp) OVER (PARTITION BY account_id ORDER BY timestamp, request_id)))
       / 1e6 AS gap_s
   FROM s
 ),
 timing AS (
-  SELECT account_id, stddev_samp(gap_s) / nullif(avg(gap_s), 0) AS gap_cv, median(gap_s) AS median_gap_s
+  SELECT account_id, round(stddev_samp(gap_s) / nullif(avg(gap_s), 0), 9) AS gap_cv, median(gap_s) AS median_gap_s
   FROM gaps WHERE gap_s IS NOT NULL GROUP BY account_id
 )
 SELECT b.*,
@@ -93,34 +97,30 @@ JOIN topics tp USING (account_id)
 LEFT JOIN timing tm USING (account_id)
 ORDER BY account_id
 """.replace("{shares}", ",\n    ".join(
-    f"avg(CASE WHEN is_{n} THEN 1.0 ELSE 0.0 END) AS {n}_share" for n in _SHARES))
+    f"avg(CASE WHEN is_{n} THEN 1 ELSE 0 END) AS {n}_share" for n in _SHARES))
 
 
-def register_signatures(con: duckdb.DuckDBPyConnection, log_batches: Iterable[pa.RecordBatch], *,
+def register_signatures(con: SqlEngine | duckdb.DuckDBPyConnection, log_batches: Iterable[pa.RecordBatch], *,
                         name: str = "signatures") -> int:
     """Map `compute_signatures` over `log_batches` (streamed, one batch in memory at a time) into the
-    DuckDB table `name`; returns its row count."""
-    reader = pa.RecordBatchReader.from_batches(SIGNATURE_SCHEMA, map_signatures(log_batches))
-    con.register("dw_signature_stream", reader)
-    try:
-        con.execute(f"CREATE OR REPLACE TABLE {quote_ident(name)} AS SELECT * FROM dw_signature_stream")
-    finally:
-        con.unregister("dw_signature_stream")
-    return con.execute(f"SELECT count(*) FROM {quote_ident(name)}").fetchall()[0][0]
+    table `name` of an engine or DuckDB connection; returns its row count."""
+    engine = as_engine(con)
+    engine.map_requests(log_batches, table=name, prompts=None)
+    return engine.sql(f"SELECT count(*) AS n FROM {quote_ident(name)}").column(0)[0].as_py()
 
 
-def account_features(con: duckdb.DuckDBPyConnection, *, table: str = "signatures") -> pa.Table:
+def account_features(con: SqlEngine | duckdb.DuckDBPyConnection, *, table: str = "signatures") -> pa.Table:
     """`ACCOUNT_FEATURES_SQL` over the signature table `table`: one row per account, by account_id."""
-    return con.sql(ACCOUNT_FEATURES_SQL.replace("{table}", quote_ident(table))).to_arrow_table()
+    return as_engine(con).sql(ACCOUNT_FEATURES_SQL.replace("{table}", quote_ident(table)))
 
 
 def scan_accounts(log_batches: Iterable[pa.RecordBatch] | pa.Table) -> pa.Table:
-    """Map then aggregate: per-account features of a log (a `LOG_SCHEMA` table or batch stream)."""
+    """Map then aggregate on DuckDB: per-account features of a log (a `LOG_SCHEMA` table or batch stream)."""
     if isinstance(log_batches, pa.Table):
         log_batches = log_batches.to_batches()
-    con = connect()
+    engine = DuckEngine()
     try:
-        register_signatures(con, log_batches)
-        return account_features(con)
+        register_signatures(engine, log_batches)
+        return account_features(engine)
     finally:
-        con.close()
+        engine.close()

@@ -1,8 +1,9 @@
 """Account linking: a graph of accounts joined by shared infrastructure, shared templates and synchronised
 timing, cut into clusters (connected components) that are then scored as wholes.
 
-Edges come from SQL over the ``signatures`` table. Each account has attribute values of several kinds:
-``ip24`` (IPv4 /24 prefix), ``user_agent``, ``payment`` (payment fingerprint), ``org``, ``template``
+Edges come from SQL over the ``signatures`` table, one SQL text for either engine (`traffic.engine`).
+Each account has attribute values of several kinds: ``ip24`` (IPv4 /24 prefix), ``user_agent``,
+``payment`` (payment fingerprint), ``org``, ``template``
 (a template head used in at least `min_template_requests` requests and `min_template_share` of the
 account's traffic). Two accounts sharing a value of kind k gain ``log(N / df)`` for that kind (the
 largest over shared values of k), where N is the number of accounts and df the number holding the value:
@@ -16,7 +17,8 @@ accounts are ignored, to bound the self-join); that adds `sync_weight`. Template
 benchmarks), so a shared template alone does not link two accounts; with shared infrastructure or
 timing it does. An edge exists where the total reaches `min_weight`.
 
-Components: `scipy.sparse.csgraph.connected_components` over the edge list (no Python loop per account).
+Components: `scipy.sparse.csgraph.connected_components` over the edge list, collected to the driver
+(no Python loop per account).
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ from dataclasses import dataclass
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ._duck import quote_ident
+from .engine import SqlEngine, as_engine
 
 __all__ = ["ATTRIBUTES_SQL", "LinkOptions", "link_accounts"]
 
@@ -50,12 +54,12 @@ class LinkOptions:
 
 ATTRIBUTES_SQL = """
 SELECT DISTINCT account_id, 'ip24' AS kind,
-  CASE WHEN ip LIKE '%.%.%.%' THEN regexp_extract(ip, '^(\\d+\\.\\d+\\.\\d+)\\.', 1) ELSE ip END AS value
+  CASE WHEN ip LIKE '%.%.%.%' THEN regexp_extract(ip, '^([0-9]+[.][0-9]+[.][0-9]+)[.]', 1) ELSE ip END AS value
   FROM {t} WHERE ip IS NOT NULL
 UNION ALL SELECT DISTINCT account_id, 'user_agent', user_agent FROM {t} WHERE user_agent IS NOT NULL
 UNION ALL SELECT DISTINCT account_id, 'payment', payment_fingerprint FROM {t} WHERE payment_fingerprint IS NOT NULL
 UNION ALL SELECT DISTINCT account_id, 'org', org_id FROM {t} WHERE org_id IS NOT NULL
-UNION ALL SELECT account_id, 'template', CAST(template_head AS VARCHAR) FROM (
+UNION ALL SELECT account_id, 'template', CAST(template_head AS STRING) FROM (
   SELECT account_id, template_head, count(*) AS c, sum(count(*)) OVER (PARTITION BY account_id) AS total
   FROM {t} GROUP BY account_id, template_head)
   WHERE c >= {min_template_requests} AND c >= {min_template_share} * total
@@ -71,7 +75,8 @@ shared AS (SELECT x.account_id AS a, y.account_id AS b, x.kind,
              max(x.idf) * CASE WHEN x.kind = 'template' THEN {template_weight} ELSE 1.0 END AS w
            FROM kept x JOIN kept y ON x.kind = y.kind AND x.value = y.value AND x.account_id < y.account_id
            GROUP BY 1, 2, 3),
-buckets AS (SELECT DISTINCT account_id, CAST(epoch(timestamp) // ({bucket} * 60) AS BIGINT) AS bucket FROM {t}),
+buckets AS (SELECT DISTINCT account_id, CAST(floor(unix_micros(timestamp) / ({bucket} * 60e6)) AS BIGINT) AS bucket
+           FROM {t}),
 nb AS (SELECT account_id, count(*) AS nb FROM buckets GROUP BY account_id),
 bdf AS (SELECT bucket FROM buckets GROUP BY bucket HAVING count(*) <= {bucket_max_df}),
 kb AS (SELECT account_id, bucket FROM buckets JOIN bdf USING (bucket)),
@@ -81,7 +86,7 @@ sync_counts AS (SELECT x.account_id AS a, y.account_id AS b, count(*) AS c
 sync AS (SELECT s.a, s.b, 'sync' AS kind, {sync_weight} AS w FROM sync_counts s
          JOIN nb na ON na.account_id = s.a JOIN nb nb2 ON nb2.account_id = s.b
          WHERE s.c >= {jaccard} * (na.nb + nb2.nb - s.c))
-SELECT a, b, sum(w) AS weight, string_agg(kind, ',' ORDER BY kind) AS kinds FROM (
+SELECT a, b, sum(w) AS weight, array_join(array_sort(array_agg(kind)), ',') AS kinds FROM (
   SELECT * FROM shared UNION ALL SELECT * FROM sync
 ) GROUP BY a, b HAVING sum(w) >= {min_weight}
 """
@@ -99,29 +104,23 @@ def _edges_sql(table: str, o: LinkOptions) -> str:
             .replace("{min_weight}", repr(o.min_weight)))
 
 
-def link_accounts(con: duckdb.DuckDBPyConnection, *, table: str = "signatures", options: LinkOptions | None = None,
-                  clusters_table: str = "clusters") -> tuple[pa.Table, pa.Table]:
+def link_accounts(con: SqlEngine | duckdb.DuckDBPyConnection, *, table: str = "signatures",
+                  options: LinkOptions | None = None, clusters_table: str = "clusters") -> tuple[pa.Table, pa.Table]:
     """Link the accounts of `table`. Returns (clusters: ``account_id``, ``cluster_id``, ``cluster_size``;
-    edges: ``a``, ``b``, ``weight``, ``kinds``) and registers the clusters as the DuckDB table
+    edges: ``a``, ``b``, ``weight``, ``kinds``) and registers the clusters in the engine as the table
     `clusters_table`. A cluster's id is its smallest account id, prefixed ``cluster:`` when it has more
     than one account."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
+    engine = as_engine(con)
     o = options or LinkOptions()
-    accounts = con.sql(f"SELECT DISTINCT account_id FROM {quote_ident(table)} ORDER BY account_id") \
-        .to_arrow_table().column(0)
-    edges = con.sql(_edges_sql(table, o)).to_arrow_table()
-    con.register("dw_accounts", pa.table({"account_id": accounts, "i": np.arange(len(accounts))}))
-    con.register("dw_edges", edges)
-    try:
-        ij = con.sql("SELECT x.i AS i, y.i AS j FROM dw_edges e JOIN dw_accounts x ON x.account_id = e.a "
-                     "JOIN dw_accounts y ON y.account_id = e.b").to_arrow_table()
-    finally:
-        con.unregister("dw_edges")
-        con.unregister("dw_accounts")
+    accounts = engine.sql(f"SELECT DISTINCT account_id FROM {quote_ident(table)} ORDER BY account_id").column(0)
+    accounts = accounts.combine_chunks()
+    edges = engine.sql(_edges_sql(table, o))
     n = len(accounts)
-    i, j = ij.column("i").to_numpy(), ij.column("j").to_numpy()
+    i = pc.index_in(edges.column("a"), value_set=accounts).to_numpy(zero_copy_only=False)
+    j = pc.index_in(edges.column("b"), value_set=accounts).to_numpy(zero_copy_only=False)
     graph = coo_matrix((np.ones(len(i), dtype=np.int8), (i, j)), shape=(n, n))
     _, comp = connected_components(graph, directed=False)
     size = np.bincount(comp)[comp]
@@ -132,7 +131,5 @@ def link_accounts(con: duckdb.DuckDBPyConnection, *, table: str = "signatures", 
     cluster_id = np.where(size > 1, np.char.add("cluster:", root.astype(str)), root.astype(str))
     clusters = pa.table({"account_id": accounts, "cluster_id": pa.array(cluster_id.tolist(), pa.string()),
                          "cluster_size": pa.array(size.astype(np.int32))})
-    con.register("dw_clusters_arrow", clusters)
-    con.execute(f"CREATE OR REPLACE TABLE {quote_ident(clusters_table)} AS SELECT * FROM dw_clusters_arrow")
-    con.unregister("dw_clusters_arrow")
+    engine.register(clusters_table, clusters)
     return clusters, edges

@@ -1,10 +1,12 @@
 """`scan`: which accounts are harvesting our model? Logs in, alerts and a report out.
 
-Pipeline (DuckDB engine): ingest with a quarantine (`LogReader`) -> per-request signatures (map) ->
-account features and account linking (SQL) -> entity features of accounts and of clusters -> scores
-against a benign model -> calibrated thresholds -> alerts. Writes ``alerts.jsonl``, ``summary.json``,
-``report.html``, ``accounts.parquet`` (every account's score and cluster) and the quarantine
-``quarantine.jsonl`` (only when a row was rejected) into `out_dir`.
+Pipeline: ingest with a quarantine (`LogReader`) -> per-request signatures (map) -> account features and
+account linking (SQL) -> entity features of accounts and of clusters -> scores against a benign model ->
+calibrated thresholds -> alerts. The map and the SQL run on an engine (`traffic.engine`): DuckDB
+in-process by default, or Spark (``engine="spark"``: ``mapInArrow`` and Spark SQL, `traffic.spark`) for
+provider-scale logs; both run the same code and give the same alerts on the same logs. Writes
+``alerts.jsonl``, ``summary.json``, ``report.html``, ``accounts.parquet`` (every account's score and
+cluster) and the quarantine ``quarantine.jsonl`` (only when a row was rejected) into `out_dir`.
 
 Calibration (see `traffic.scoring`): with `reference` (benign history logs, or a `Reference` fitted
 once), the benign model and thresholds come from it; without, from the scanned population treated as
@@ -21,30 +23,28 @@ import datetime as dt
 import json
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..progress import progress_bar
-from ._duck import connect, quote_ident
 from .alerts import build_alerts, sample_prompts, write_alerts
+from .engine import ENGINES, SqlEngine, as_engine, open_engine
 from .entities import entity_features
 from .ingest import LogReader
 from .linking import LinkOptions, link_accounts
 from .quarantine import IngestReport, QuarantineWriter
 from .scoring import FEATURES, BenignModel, tail_threshold
-from .signatures import SIGNATURE_SCHEMA, compute_signatures
 
 __all__ = ["ENGINES", "Reference", "ScanResult", "fit_reference", "load_signatures", "population_alerts",
            "reference_from_signatures", "scan", "score_population"]
 
-ENGINES = ("duckdb",)
-PROMPT_SAMPLE_MOD = 16  # keep the prompt text of 1 request in 16, plus every flagged one, for alert samples
 
 
 @dataclass
@@ -74,52 +74,31 @@ class ScanResult:
         return {a for alert in self.alerts for a in alert["account_ids"]}
 
 
-def _signature_stream(batches: Iterable[pa.RecordBatch], prompts: list[pa.Table],
-                      advance) -> Iterator[pa.RecordBatch]:
-    flags = [f.name for f in SIGNATURE_SCHEMA if f.name.startswith("is_")]
-    for batch in batches:
-        sig = compute_signatures(batch)
-        any_flag = sig.column(flags[0])
-        for name in flags[1:]:
-            any_flag = pc.or_(any_flag, sig.column(name))
-        idx = np.arange(batch.num_rows)
-        mask = pc.or_(any_flag, pa.array(idx % PROMPT_SAMPLE_MOD == 0))
-        prompts.append(pa.table({"request_id": batch.column("request_id").filter(mask),
-                                 "prompt_text": pc.utf8_slice_codeunits(batch.column("prompt_text"), 0, 400)
-                                 .filter(mask)}))
-        advance(batch.num_rows)
-        yield sig
-
-
-def load_signatures(con, logs: Sequence[str | os.PathLike], *, quarantine: str | os.PathLike | None = None,
-                    progress: bool = True, table: str = "signatures") -> IngestReport:
-    """Read `logs` (any `LogReader` format) into the DuckDB tables `table` (signatures) and ``dw_prompts``
-    (a sample of prompt texts for alerts); returns the merged ingest report."""
+def load_signatures(con: SqlEngine | duckdb.DuckDBPyConnection, logs: Sequence[str | os.PathLike], *,
+                    quarantine: str | os.PathLike | None = None, progress: bool = True,
+                    table: str = "signatures") -> IngestReport:
+    """Read `logs` (any `LogReader` format) into the engine's tables `table` (signatures) and ``dw_prompts``
+    (a sample of prompt texts for alerts); returns the merged ingest report. Reading and the quarantine
+    run here, on the driver, whatever the engine."""
+    engine = as_engine(con)
     writer = QuarantineWriter(quarantine) if quarantine else None
     report = IngestReport()
-    prompts: list[pa.Table] = []
     readers = [LogReader(p, quarantine=writer) if writer else LogReader(p) for p in logs]
 
-    def batches():
+    def batches(advance):
         for r in readers:
-            yield from r
+            for batch in r:
+                advance(batch.num_rows)
+                yield batch
 
     try:
         with progress_bar(None, "scan: ingest + signatures", enabled=progress) as advance:
-            stream = pa.RecordBatchReader.from_batches(SIGNATURE_SCHEMA, _signature_stream(batches(), prompts, advance))
-            con.register("dw_signature_stream", stream)
-            con.execute(f"CREATE OR REPLACE TABLE {quote_ident(table)} AS SELECT * FROM dw_signature_stream")
-            con.unregister("dw_signature_stream")
+            engine.map_requests(batches(advance), table=table, prompts="dw_prompts")
     finally:
         if writer is not None:
             writer.close()
     for r in readers:
         report = report.merge(r.report)
-    sample = pa.concat_tables(prompts) if prompts else pa.table({"request_id": pa.array([], pa.string()),
-                                                                  "prompt_text": pa.array([], pa.string())})
-    con.register("dw_prompts_arrow", sample)
-    con.execute("CREATE OR REPLACE TABLE dw_prompts AS SELECT * FROM dw_prompts_arrow")
-    con.unregister("dw_prompts_arrow")
     return report
 
 
@@ -135,13 +114,15 @@ def _thresholds(model: BenignModel, scores: np.ndarray, fpr: float, reference: b
     return tail_threshold(scores, fpr)
 
 
-def score_population(con, *, fpr: float = 0.001, reference: Reference | None = None,
-                     link_options: LinkOptions | None = None,
+def score_population(con: SqlEngine | duckdb.DuckDBPyConnection, *, fpr: float = 0.001,
+                     reference: Reference | None = None, link_options: LinkOptions | None = None,
                      weights: dict[str, float] | None = None) -> dict[str, Any]:
-    """Link, featurize and score the accounts and clusters of the ``signatures`` table.
+    """Link, featurize and score the accounts and clusters of the ``signatures`` table of `con` (an engine
+    or a DuckDB connection).
 
     Returns a dict with ``accounts``/``cluster_features`` (entity feature tables), ``clusters``, ``edges``,
     per-entity ``*_scores``, ``*_contrib``, ``*_values`` and the two thresholds."""
+    con = as_engine(con)
     accounts = entity_features(con)
     clusters, edges = link_accounts(con, options=link_options)
     cluster_features = entity_features(con, clusters="clusters")
@@ -174,21 +155,26 @@ def population_alerts(r: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def fit_reference(logs: Sequence[str | os.PathLike], *, fpr: float = 0.001, link_options: LinkOptions | None = None,
-                  weights: dict[str, float] | None = None, progress: bool = False) -> Reference:
+                  weights: dict[str, float] | None = None, progress: bool = False,
+                  engine: str | SqlEngine = "duckdb") -> Reference:
     """Fit the benign models and thresholds on benign history `logs` (every account assumed benign):
     thresholds are the empirical (1 - fpr/2) quantiles of the history's account and cluster scores, or a
-    tail extrapolation where the history has fewer than 5 entities beyond that quantile."""
-    con = connect()
+    tail extrapolation where the history has fewer than 5 entities beyond that quantile. `engine`: a
+    name from `ENGINES` (opened and closed here) or an open engine (left open)."""
+    eng = open_engine(engine)
     try:
-        load_signatures(con, logs, progress=progress)
-        return reference_from_signatures(con, fpr=fpr, link_options=link_options, weights=weights)
+        load_signatures(eng, logs, progress=progress)
+        return reference_from_signatures(eng, fpr=fpr, link_options=link_options, weights=weights)
     finally:
-        con.close()
+        if isinstance(engine, str):
+            eng.close()
 
 
-def reference_from_signatures(con, *, fpr: float = 0.001, link_options: LinkOptions | None = None,
+def reference_from_signatures(con: SqlEngine | duckdb.DuckDBPyConnection, *, fpr: float = 0.001,
+                              link_options: LinkOptions | None = None,
                               weights: dict[str, float] | None = None) -> Reference:
-    """`fit_reference` over the ``signatures`` table already loaded in `con`."""
+    """`fit_reference` over the ``signatures`` table already loaded in `con` (an engine or DuckDB connection)."""
+    con = as_engine(con)
     accounts = entity_features(con)
     link_accounts(con, options=link_options)
     cluster_features = entity_features(con, clusters="clusters")
@@ -199,26 +185,30 @@ def reference_from_signatures(con, *, fpr: float = 0.001, link_options: LinkOpti
 
 
 def scan(logs: Sequence[str | os.PathLike] | str | os.PathLike, out_dir: str | os.PathLike, *,
-         engine: str = "duckdb", fpr: float = 0.001,
+         engine: str | SqlEngine = "duckdb", fpr: float = 0.001,
          reference: Reference | Sequence[str | os.PathLike] | None = None, weights: dict[str, float] | None = None,
          link_options: LinkOptions | None = None, n_sample_prompts: int = 3, progress: bool = True,
          report: bool = True) -> ScanResult:
     """Scan request logs for harvesting accounts and clusters; write alerts, summary and report to `out_dir`.
 
     `reference`: benign history (log paths, or a fitted `Reference`) for calibration; None calibrates on
-    the scanned population itself. `fpr`: the benign false-positive rate to calibrate to.
+    the scanned population itself. `fpr`: the benign false-positive rate to calibrate to. `engine`: one of
+    `ENGINES` (``"spark"`` needs the ``spark`` extra and Java 17+), or an open engine or DuckDB connection
+    (left open). ``seconds`` in the summary runs from ingest to alerts; starting the engine (a Spark
+    session) is ``engine_start_seconds``.
     """
-    if engine not in ENGINES:
-        raise ValueError(f"engine {engine!r} is not available; one of {ENGINES} (the Spark engine is not built yet)")
     if isinstance(logs, (str, os.PathLike)):
         logs = [logs]
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if reference is not None and not isinstance(reference, Reference):
-        reference = fit_reference(list(reference), fpr=fpr, link_options=link_options, weights=weights)
-    t0 = time.perf_counter()
-    con = connect()
+    t_start = time.perf_counter()
+    con = open_engine(engine)
+    engine_name, t_start = con.name, time.perf_counter() - t_start
     try:
+        out.mkdir(parents=True, exist_ok=True)
+        if reference is not None and not isinstance(reference, Reference):
+            load_signatures(con, [os.fspath(p) for p in reference], progress=False)
+            reference = reference_from_signatures(con, fpr=fpr, link_options=link_options, weights=weights)
+        t0 = time.perf_counter()
         ingest = load_signatures(con, [os.fspath(p) for p in logs], quarantine=out / "quarantine.jsonl",
                                  progress=progress)
         t_map = time.perf_counter() - t0
@@ -232,7 +222,8 @@ def scan(logs: Sequence[str | os.PathLike] | str | os.PathLike, out_dir: str | o
                 a["links"] = links.get(a["entity_id"], {})
         timelines = _timelines(con, alerts[:5]) if report else {}
     finally:
-        con.close()
+        if isinstance(engine, str):
+            con.close()
     seconds = time.perf_counter() - t0
     scored = r["accounts"].select(["account_id", "n_requests"]).append_column(
         "score", pa.array(r["account_scores"])).append_column(
@@ -240,7 +231,7 @@ def scan(logs: Sequence[str | os.PathLike] | str | os.PathLike, out_dir: str | o
         "flagged", pa.array(np.isin(r["accounts"].column("account_id").to_numpy(zero_copy_only=False),
                                     sorted({a for al in alerts for a in al["account_ids"]}))))
     summary = {
-        "logs": [os.fspath(p) for p in logs], "engine": engine, "fpr": fpr,
+        "logs": [os.fspath(p) for p in logs], "engine": engine_name, "fpr": fpr,
         "calibration": "reference" if reference is not None else "self (scanned population, tail-extrapolated)",
         "account_threshold": round(float(r["account_threshold"]), 4),
         "cluster_threshold": round(float(r["cluster_threshold"]), 4),
@@ -250,6 +241,7 @@ def scan(logs: Sequence[str | os.PathLike] | str | os.PathLike, out_dir: str | o
         "edges": r["edges"].num_rows, "alerts": len(alerts),
         "flagged_accounts": len({a for al in alerts for a in al["account_ids"]}),
         "ingest": ingest.as_dict(), "seconds": round(seconds, 3), "map_seconds": round(t_map, 3),
+        "engine_start_seconds": round(t_start, 3),
         "requests_per_s": round(ingest.rows_read / max(seconds, 1e-9)),
         "created": dt.datetime.now(dt.timezone.utc).isoformat(),
     }
@@ -279,20 +271,23 @@ def _link_kinds(clusters: pa.Table, edges: pa.Table) -> dict[str, dict[str, int]
     return out
 
 
-def _timelines(con, alerts: list[dict[str, Any]]) -> dict[str, tuple[list[float], list[float]]]:
+def _timelines(engine: SqlEngine, alerts: list[dict[str, Any]]) -> dict[str, tuple[list[float], list[float]]]:
     """Requests per hour of each alert's accounts (hours since the log's first request)."""
     if not alerts:
         return {}
     keys = [a["alert_id"] for a in alerts for _ in a["account_ids"]]
     accs = [x for a in alerts for x in a["account_ids"]]
-    con.register("dw_tl", pa.table({"key": keys, "account_id": accs}))
+    engine.register("dw_tl", pa.table({"key": pa.array(keys, pa.string()), "account_id": pa.array(accs, pa.string())}))
     try:
-        rows = con.sql("""SELECT key, floor((epoch(timestamp) - (SELECT epoch(min(timestamp)) FROM signatures)) / 3600)
-                          AS h, count(*) FROM signatures JOIN dw_tl USING (account_id) GROUP BY 1, 2 ORDER BY 1, 2""").fetchall()
+        rows = engine.sql("""
+            WITH start AS (SELECT unix_micros(min(timestamp)) AS t0 FROM signatures)
+            SELECT t.key, floor((unix_micros(s.timestamp) - start.t0) / 3600e6) AS h, count(*) AS c
+            FROM signatures s JOIN dw_tl t ON t.account_id = s.account_id CROSS JOIN start
+            GROUP BY 1, 2 ORDER BY 1, 2""")
     finally:
-        con.unregister("dw_tl")
+        engine.unregister("dw_tl")
     out: dict[str, tuple[list[float], list[float]]] = {}
-    for key, h, c in rows:
+    for key, h, c in zip(*(rows.column(i).to_pylist() for i in range(3))):
         xs, ys = out.setdefault(key, ([], []))
         xs.append(float(h))
         ys.append(float(c))

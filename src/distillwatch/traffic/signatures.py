@@ -5,7 +5,8 @@ batches of `traffic.ingest`, a Spark job through ``mapInArrow`` (hence int64, ne
 Spark has no unsigned types), the gateway's live scoring. It is vectorized throughout: Arrow's RE2
 kernels for the lexicons, NumPy for hashing; no Python loop over requests. To bound the regex work on
 very long prompts, flags and topics look at the first 4096 and last 1024 characters of the prompt,
-the language guess at the first 1000.
+the language guess at the first 1000. `prompt_sample` picks, in the same pass, the prompts kept for
+alert samples, by a hash of the request id (not by position in a batch: batches differ by engine).
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ import pyarrow.compute as pc
 
 from .lexicons import FLAGS, SCRIPTS, STOPWORDS, TOPIC_FALLBACK, TOPICS
 from .schema import LOG_SCHEMA
+from .simhash import hash_strings
 from .template import template_signatures
 
-__all__ = ["SIGNATURE_SCHEMA", "PASSTHROUGH", "compute_signatures", "map_signatures", "bounded_text",
-           "language_guess", "topic_guess"]
+__all__ = ["SIGNATURE_SCHEMA", "PASSTHROUGH", "PROMPT_SAMPLE_SCHEMA", "compute_signatures", "map_signatures",
+           "prompt_sample", "bounded_text", "language_guess", "topic_guess"]
 
 HEAD_CHARS, TAIL_CHARS, LANG_CHARS = 4096, 1024, 1000
+PROMPT_SAMPLE_MOD, PROMPT_SAMPLE_CHARS = 16, 400  # keep 1 prompt in 16 (plus every flagged one), 400 chars
 
 # Columns copied from the log unchanged: identity, infrastructure, timing, usage and sampling params.
 PASSTHROUGH = ("request_id", "timestamp", "account_id", "org_id", "api_key_id", "ip", "user_agent",
@@ -135,6 +138,28 @@ def compute_signatures(batch: pa.RecordBatch | pa.Table) -> pa.RecordBatch:
         value = batch.column(field.name) if field.name in PASSTHROUGH else computed[field.name]
         arrays.append(pa.array(value).cast(field.type) if not isinstance(value, pa.Array) else value.cast(field.type))
     return pa.RecordBatch.from_arrays(arrays, schema=SIGNATURE_SCHEMA)
+
+
+PROMPT_SAMPLE_SCHEMA: pa.Schema = pa.schema([
+    pa.field("sample_prompt", pa.string(), metadata={
+        "doc": f"The prompt cut to {PROMPT_SAMPLE_CHARS} characters when kept for alert samples, else null."}),
+    pa.field("sample_key", pa.int64(), metadata={
+        "doc": "Non-negative hash of request_id: the deterministic order of the samples."}),
+])
+
+
+def prompt_sample(batch: pa.RecordBatch, signatures: pa.RecordBatch) -> pa.RecordBatch:
+    """The `PROMPT_SAMPLE_SCHEMA` columns of every request of a `LOG_SCHEMA` batch and its signatures:
+    prompts raising a lexicon flag are all kept, the others 1 in `PROMPT_SAMPLE_MOD` by a hash of the
+    request id, so the same requests are kept whatever the engine and the batch boundaries."""
+    h = hash_strings(batch.column("request_id"))
+    keep = (h % np.uint64(PROMPT_SAMPLE_MOD)) == 0
+    for name in (f.name for f in SIGNATURE_SCHEMA if f.name.startswith("is_")):
+        keep |= pc.fill_null(signatures.column(name), False).to_numpy(zero_copy_only=False).astype(bool)
+    text = pc.utf8_slice_codeunits(batch.column("prompt_text").cast(pa.string()), 0, PROMPT_SAMPLE_CHARS)
+    sample = pc.if_else(pa.array(keep), text, pa.scalar(None, pa.string()))
+    return pa.RecordBatch.from_arrays([sample, pa.array((h >> np.uint64(1)).astype(np.int64))],
+                                      schema=PROMPT_SAMPLE_SCHEMA)
 
 
 def map_signatures(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

@@ -1,0 +1,149 @@
+"""The engine seam of `scan`: one map function and one SQL text per aggregate, run on DuckDB or on Spark.
+
+`scan` is a map (`compute_signatures` over Arrow batches) then aggregates (SQL over accounts and
+clusters). Both live once, in `traffic.signatures`, `traffic.features`, `traffic.entities`,
+`traffic.linking` and `traffic.alerts`; an engine only moves Arrow data in and out and runs the SQL:
+
+    engine.map_requests(log_batches, table=, prompts=)   signatures (+ alert prompt samples) as tables
+    engine.register(name, arrow_table) / unregister(name) an Arrow table queryable under `name`
+    engine.create_view(name, query)                       a temporary view
+    engine.sql(query) -> pyarrow.Table                    run a query, collect the result
+    engine.close()
+
+The SQL is written in the common subset of DuckDB and Spark SQL: CTEs, window functions, plain
+aggregates, ``"double-quoted"`` identifiers (Spark runs with ANSI double-quoted identifiers), INTERVAL
+literals, no backslash in string literals (Spark unescapes them), rates as ``avg`` of integers (both
+return DOUBLE; ``1.0`` is a DECIMAL literal in both, whose ``avg`` Spark rounds to 5 decimals). Where
+the two name a function differently the SQL uses Spark's name and DuckDB gets a macro of that name
+(`traffic._duck.MACROS`: ``unix_micros``, ``array_join``). Floating-point sums whose order differs
+between engines are rounded where entities are ranked on them (`traffic.features`). Results are small
+(one row per account, cluster, edge or sample) and are collected to Arrow on the driver, where
+linking's connected components, scoring and alert building run unchanged for both engines.
+
+`DuckEngine` (the default) runs in-process; `traffic.spark.SparkEngine` runs the map as a Spark
+``mapInArrow`` job and the SQL on Spark SQL. Functions that take an engine also take a plain DuckDB
+connection (`as_engine` wraps it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol, runtime_checkable
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ._duck import connect, install_macros, quote_ident
+from .signatures import SIGNATURE_SCHEMA, compute_signatures, prompt_sample
+
+__all__ = ["ENGINES", "PROMPT_COLUMNS", "DuckEngine", "SqlEngine", "as_engine", "open_engine"]
+
+ENGINES = ("duckdb", "spark")
+PROMPT_COLUMNS = ("request_id", "prompt_text", "sample_key")  # the alert prompt sample table
+
+
+@runtime_checkable
+class SqlEngine(Protocol):
+    """Where the map and the SQL of `scan` run (see the module docstring)."""
+
+    name: str
+
+    def map_requests(self, log_batches: Iterable[pa.RecordBatch], *, table: str = "signatures",
+                     prompts: str | None = "dw_prompts") -> None:
+        """`compute_signatures` over `LOG_SCHEMA` batches into the table `table`; with `prompts`, the
+        `prompt_sample` rows kept (`PROMPT_COLUMNS`) into the table `prompts`."""
+
+    def register(self, name: str, table: pa.Table) -> None:
+        """Make an Arrow table queryable as `name` (replacing any earlier one) until `unregister`."""
+
+    def unregister(self, name: str) -> None:
+        """Forget a table made queryable by `register`."""
+
+    def create_view(self, name: str, query: str) -> None:
+        """``CREATE OR REPLACE`` the temporary view `name` of `query`."""
+
+    def sql(self, query: str) -> pa.Table:
+        """The result of `query` as an Arrow table."""
+
+    def close(self) -> None:
+        """Release what the engine holds (connection, staged files, a session it started)."""
+
+
+class DuckEngine:
+    """The in-process engine: a DuckDB connection (`traffic._duck.connect`, or one given)."""
+
+    name = "duckdb"
+
+    def __init__(self, con: duckdb.DuckDBPyConnection | None = None):
+        self.con = install_macros(con) if con is not None else connect()
+
+    def map_requests(self, log_batches: Iterable[pa.RecordBatch], *, table: str = "signatures",
+                     prompts: str | None = "dw_prompts") -> None:
+        """Stream the batches through `compute_signatures` into DuckDB, one batch in memory at a time."""
+        samples: list[pa.Table] = []
+
+        def mapped():
+            for batch in log_batches:
+                sig = compute_signatures(batch)
+                if prompts:
+                    s = prompt_sample(batch, sig)
+                    kept = pc.is_valid(s.column("sample_prompt"))
+                    samples.append(pa.table([batch.column("request_id"), s.column("sample_prompt"),
+                                             s.column("sample_key")], names=list(PROMPT_COLUMNS)).filter(kept))
+                yield sig
+
+        self.register("dw_signature_stream", pa.RecordBatchReader.from_batches(SIGNATURE_SCHEMA, mapped()))
+        try:
+            self.con.execute(f"CREATE OR REPLACE TABLE {quote_ident(table)} AS SELECT * FROM dw_signature_stream")
+        finally:
+            self.unregister("dw_signature_stream")
+        if prompts:
+            empty = pa.schema([("request_id", pa.string()), ("prompt_text", pa.string()), ("sample_key", pa.int64())])
+            self.register("dw_prompt_rows", pa.concat_tables(samples) if samples else empty.empty_table())
+            try:
+                self.con.execute(f"CREATE OR REPLACE TABLE {quote_ident(prompts)} AS SELECT * FROM dw_prompt_rows")
+            finally:
+                self.unregister("dw_prompt_rows")
+
+    def register(self, name: str, table: pa.Table | pa.RecordBatchReader) -> None:
+        self.con.register(name, table)
+
+    def unregister(self, name: str) -> None:
+        self.con.unregister(name)
+
+    def create_view(self, name: str, query: str) -> None:
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(name)} AS {query}")
+
+    def sql(self, query: str) -> pa.Table:
+        return self.con.sql(query).to_arrow_table()
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def as_engine(con: SqlEngine | duckdb.DuckDBPyConnection) -> SqlEngine:
+    """`con` itself if it is an engine; a DuckDB connection wrapped in a `DuckEngine` (sharing it)."""
+    if isinstance(con, duckdb.DuckDBPyConnection):
+        return DuckEngine(con)
+    if isinstance(con, SqlEngine):
+        return con
+    raise TypeError(f"expected a DuckDB connection or an SqlEngine, not {type(con).__name__}")
+
+
+def open_engine(engine: str | SqlEngine = "duckdb", **options) -> SqlEngine:
+    """A new engine by name (one of `ENGINES`; `options` go to its constructor), or `engine` itself.
+
+    ``"spark"`` needs the ``spark`` extra and Java 17+ (`traffic.spark`); it reuses an active Spark
+    session, else starts a ``local[2]`` one and stops it on `close`."""
+    if not isinstance(engine, str):
+        return as_engine(engine)
+    if engine == "duckdb":
+        return DuckEngine(**options)
+    if engine == "spark":
+        from .spark import SparkEngine
+
+        return SparkEngine(**options)
+    from ..errors import InputError
+
+    raise InputError(f"unknown engine {engine!r}; one of {', '.join(ENGINES)}")
