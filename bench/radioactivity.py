@@ -109,11 +109,12 @@ def students(work: Path, wm: list[dict], clean: list[dict], epochs: int, preset:
     paths = {}
     threads = int(os.environ.get("BENCH_THREADS", "2"))
     for name, examples in sets.items():
-        out = work / (f"student-{name}" if init == "scratch" else f"student-{init}-{name}")
+        recipe = f"{preset}-e{epochs}-lr{lr or 6e-3:g}" if init == "scratch" else f"{init}-e{epochs}-lr{lr or 1e-4:g}"
+        out = work / f"student-{name}-{recipe}"  # a changed recipe trains anew instead of reusing a stale student
         if not (out / "config.json").is_file():
             log(f"train {name} ({init}): {len(examples)} examples")
             if init == "scratch":
-                res = train_student(examples, tok, preset, seed=0, epochs=epochs, lr=lr or 2e-3, batch_size=16,
+                res = train_student(examples, tok, preset, seed=0, epochs=epochs, lr=lr or 6e-3, batch_size=16,
                                     out_dir=out, num_threads=threads)
             else:
                 res = finetune(bundled_path("smollm2-135m-instruct"), examples, seed=0, epochs=epochs, lr=lr or 1e-4,
@@ -177,11 +178,11 @@ def main() -> None:
     ap.add_argument("--n-clean", type=int, default=200)
     ap.add_argument("--max-tokens", type=int, default=200)
     ap.add_argument("--clean-max-tokens", type=int, default=48)
-    ap.add_argument("--epochs", type=int, default=8)
-    ap.add_argument("--preset", default="1m")
+    ap.add_argument("--epochs", type=int, default=24)
+    ap.add_argument("--preset", default="tiny")
     ap.add_argument("--init", choices=("scratch", "smollm2"), default="scratch",
                     help="students from random weights, or fine-tuned from SmolLM2 itself")
-    ap.add_argument("--lr", type=float, default=None)
+    ap.add_argument("--lr", type=float, default=None, help="default 6e-3 from scratch, 1e-4 fine-tuning")
     ap.add_argument("--wrong-keys", type=int, default=100)
     ap.add_argument("--work", default=str(ROOT / "results" / "radioactivity-work"))
     args = ap.parse_args()
@@ -196,7 +197,8 @@ def main() -> None:
     paths = students(work, wm, clean, args.epochs, args.preset, args.init, args.lr)
     result["radioactivity"] = radioactivity(paths, wm, 64, args.wrong_keys)
     result["seconds"] = round(time.time() - t0, 1)
-    result["students"] = {"init": args.init, "epochs": args.epochs, "preset": args.preset if args.init == "scratch" else None}
+    result["students"] = {"init": args.init, "epochs": args.epochs, "preset": args.preset if args.init == "scratch" else None,
+                          "lr": args.lr or (6e-3 if args.init == "scratch" else 1e-4)}
     suffix = "" if args.init == "scratch" else f"-{args.init}"
     out = ROOT / "results" / f"radioactivity{suffix}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
