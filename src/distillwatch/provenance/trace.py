@@ -198,9 +198,9 @@ def trace(
     cs = [_Counted(_resolve(c), show) for c in controls]
     rng = np.random.default_rng(seed)
     emb = embedder if isinstance(embedder, Embedder) else Embedder(embedder)
-    match = None
+    match, match_keys = None, set()
     if matched_controls is not None and matched_controls < len(cs):
-        cs, match = _matched(t, cs, matched_controls, probes, match_prompts, max_tokens, emb, seed)
+        cs, match, match_keys = _matched(t, cs, matched_controls, probes, match_prompts, max_tokens, emb, seed)
     candidates = [t, *cs]
     m = len(cs)
     names = _unique([c.model_id for c in candidates])
@@ -220,9 +220,7 @@ def trace(
         left -= n_served * per_served
     n_total = max(0, left // per_prompt)
     pool = _pool(probes, n_total, seed)
-    if match is not None:  # the prompts the controls were chosen on stay out of the tests
-        pool = [p for p in pool if _key(p) not in match["prompt_keys"]]
-        match = {k: v for k, v in match.items() if k != "prompt_keys"}
+    pool = [p for p in pool if _key(p) not in match_keys]  # the prompts the controls were chosen on stay out
     n_total = min(n_total, len(pool))
     rounds = max(1, min(rounds, max(n_total, len(chosen)) // 8 or 1))
     fresh = t.sample(chosen, _processor(served_watermark, t.model), seed) if chosen else []
@@ -324,13 +322,14 @@ def trace(
 
 
 def _matched(t: _Counted, pool: list[_Counted], k: int, probes, n_prompts: int, max_tokens: int,
-             emb: Embedder, seed: int) -> tuple[list[_Counted], dict[str, Any]]:
-    """The k pool models most like the teacher, judged on `n_prompts` prompts drawn apart from the tests'."""
+             emb: Embedder, seed: int) -> tuple[list[_Counted], dict[str, Any], set[str]]:
+    """The k pool models most like the teacher, judged on `n_prompts` prompts drawn apart from the tests';
+    the choice's record; the keys of those prompts."""
     prompts = _pool(probes, n_prompts, seed + 7919)[-n_prompts:]
     t_ans = t.answer(prompts, max_tokens)
     choice = match_controls(t_ans, [c.answer(prompts, max_tokens) for c in pool], k, embed=emb.embed,
                             names=[c.model_id for c in pool])
-    return [pool[i] for i in choice.chosen], {**choice.to_dict(), "prompt_keys": {_key(p) for p in prompts}}
+    return [pool[i] for i in choice.chosen], choice.to_dict(), {_key(p) for p in prompts}
 
 
 def _key(prompt: Prompt) -> str:
