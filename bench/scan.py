@@ -3,6 +3,7 @@
     python bench/scan.py [--accounts 5000] [--days 7] [--volume 1.0] [--fpr 0.001] [--out bench/results/scan.json]
     python bench/scan.py --volume 2.7 --throughput-only --out bench/results/scan_1m.json   # ~1M requests
     python bench/scan.py --engine both --throughput-only --accounts 300 --days 1 --out bench/results/scan_engines.json
+    python bench/scan.py --throughput-only --log /tmp/log.parquet --out /tmp/scan.json   # time a log made before
 
 Two logs from `lab.traffic_sim`: benign history (calibration, seed 1) and the scanned log (seed 0: the
 same benign personas plus one campaign of every kind). Reported, per campaign kind and overall:
@@ -40,7 +41,7 @@ sys.path.insert(0, str(ROOT / "src"))
 import numpy as np
 import pyarrow.parquet as pq
 
-from distillwatch.lab.traffic_sim import simulate_traffic
+from distillwatch.lab.traffic_sim import labels_path, simulate_traffic
 from distillwatch.traffic import load_signatures, scan, score_population
 from distillwatch.traffic._duck import connect
 from distillwatch.traffic.alerts import alert_differences
@@ -189,6 +190,9 @@ def main() -> None:
     ap.add_argument("--no-replay", action="store_true")
     ap.add_argument("--throughput-only", action="store_true",
                     help="simulate and scan once (self-calibrated): requests/s and peak RSS only")
+    ap.add_argument("--log", type=Path, default=None,
+                    help="with --throughput-only: scan this log (e.g. from `distillwatch lab traffic`) instead of "
+                         "simulating one; the same log before and after a change gives comparable requests/s")
     ap.add_argument("--engine", choices=("duckdb", "spark", "both"), default="duckdb",
                     help="engine(s) of the timed scan; both: the same log on DuckDB and on Spark (local[2])")
     ap.add_argument("--out", type=Path, default=OUT)
@@ -197,27 +201,37 @@ def main() -> None:
     result: dict = {"machine": platform.platform(), "cpus": os.cpu_count(), "args": {k: str(v) for k, v in vars(args).items()}}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        t = time.perf_counter()
-        log, labels_file = simulate_traffic(tmp / "log.parquet", args.accounts, args.days, None, seed=0, volume=args.volume)
-        sim_s = time.perf_counter() - t
-        history, _ = simulate_traffic(tmp / "history.parquet", args.accounts, args.days, [], seed=1, volume=args.volume)
-        labels = pq.read_table(labels_file).to_pylist()
-        rows = pq.read_metadata(log).num_rows
-        result["simulator"] = {"requests": rows, "accounts": len(labels), "seconds": round(sim_s, 2),
-                               "requests_per_s": round(rows / sim_s)}
-        print(json.dumps(result["simulator"]), flush=True)
+        if args.log is not None:
+            if not args.throughput_only:
+                ap.error("--log needs --throughput-only")
+            log, labels_file = args.log, labels_path(args.log)
+            labels = pq.read_table(labels_file).to_pylist() if labels_file.exists() else None
+            rows = pq.read_metadata(log).num_rows
+            result["log"] = {"path": str(log), "requests": rows}
+        else:
+            t = time.perf_counter()
+            log, labels_file = simulate_traffic(tmp / "log.parquet", args.accounts, args.days, None, seed=0,
+                                                volume=args.volume)
+            sim_s = time.perf_counter() - t
+            labels = pq.read_table(labels_file).to_pylist()
+            rows = pq.read_metadata(log).num_rows
+            result["simulator"] = {"requests": rows, "accounts": len(labels), "seconds": round(sim_s, 2),
+                                   "requests_per_s": round(rows / sim_s)}
+            print(json.dumps(result["simulator"]), flush=True)
         if args.throughput_only:
             results, throughput = scan_engines(engines, log, tmp / "out", rows, fpr=args.fpr)
             res = results[engines[0]]
             result["throughput"] = {**throughput[engines[0]], "engine": engines[0], "calibration": "self"}
             result["throughput_by_engine"] = throughput
             result.update(_agreement(results))
-            result["scan_self_calibrated"] = {"fpr_target": args.fpr, **evaluate(res.flagged_accounts, labels)}
+            if labels is not None:
+                result["scan_self_calibrated"] = {"fpr_target": args.fpr, **evaluate(res.flagged_accounts, labels)}
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(result, indent=2) + "\n")
             print(json.dumps(result, indent=2))
             return
 
+        history, _ = simulate_traffic(tmp / "history.parquet", args.accounts, args.days, [], seed=1, volume=args.volume)
         con_h, con_s = connect(), connect()
         t = time.perf_counter()
         load_signatures(con_h, [history], progress=False)

@@ -27,7 +27,10 @@ connection (`as_engine` wraps it).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, runtime_checkable
 
 import duckdb
@@ -37,9 +40,12 @@ import pyarrow.compute as pc
 from ._duck import connect, install_macros, quote_ident
 from .signatures import SIGNATURE_SCHEMA, compute_signatures, prompt_sample
 
-__all__ = ["ENGINES", "PROMPT_COLUMNS", "DuckEngine", "SqlEngine", "as_engine", "open_engine"]
+__all__ = ["ENGINES", "MAP_SLICE_ROWS", "MAP_THREADS", "PROMPT_COLUMNS", "DuckEngine", "SqlEngine", "as_engine",
+           "map_batches", "open_engine"]
 
 ENGINES = ("duckdb", "spark")
+MAP_THREADS = 8  # most worker threads of the DuckDB engine's map (`map_batches`)
+MAP_SLICE_ROWS = 16_384  # rows per map task: finer than a log batch, so the threads start early and end together
 PROMPT_COLUMNS = ("request_id", "prompt_text", "sample_key")  # the alert prompt sample table
 
 
@@ -80,17 +86,14 @@ class DuckEngine:
 
     def map_requests(self, log_batches: Iterable[pa.RecordBatch], *, table: str = "signatures",
                      prompts: str | None = "dw_prompts") -> None:
-        """Stream the batches through `compute_signatures` into DuckDB, one batch in memory at a time."""
+        """Stream the batches through `compute_signatures` (`map_batches`: a worker thread per CPU) into
+        DuckDB, a few batches in memory at a time."""
         samples: list[pa.Table] = []
 
         def mapped():
-            for batch in log_batches:
-                sig = compute_signatures(batch)
-                if prompts:
-                    s = prompt_sample(batch, sig)
-                    kept = pc.is_valid(s.column("sample_prompt"))
-                    samples.append(pa.table([batch.column("request_id"), s.column("sample_prompt"),
-                                             s.column("sample_key")], names=list(PROMPT_COLUMNS)).filter(kept))
+            for sig, kept in map_batches(log_batches, prompts=bool(prompts)):
+                if kept is not None:
+                    samples.append(kept)
                 yield sig
 
         self.register("dw_signature_stream", pa.RecordBatchReader.from_batches(SIGNATURE_SCHEMA, mapped()))
@@ -120,6 +123,37 @@ class DuckEngine:
 
     def close(self) -> None:
         self.con.close()
+
+
+def _map_one(batch: pa.RecordBatch, prompts: bool) -> tuple[pa.RecordBatch, pa.Table | None]:
+    sig = compute_signatures(batch)
+    if not prompts:
+        return sig, None
+    s = prompt_sample(batch, sig)
+    kept = pc.is_valid(s.column("sample_prompt"))
+    return sig, pa.table([batch.column("request_id"), s.column("sample_prompt"), s.column("sample_key")],
+                         names=list(PROMPT_COLUMNS)).filter(kept)
+
+
+def map_batches(log_batches: Iterable[pa.RecordBatch], *, prompts: bool = True,
+                threads: int | None = None) -> Iterator[tuple[pa.RecordBatch, pa.Table | None]]:
+    """(signatures, kept alert prompt samples or None) of each slice of `MAP_SLICE_ROWS` rows of the log
+    batches, in order, computed by `threads` worker threads (default: one per CPU, at most `MAP_THREADS`)
+    while the caller's thread reads the next batches. The map's Arrow and NumPy kernels release the GIL,
+    so the threads run in parallel; at most 2 * `threads` + 1 slices are in flight."""
+    threads = threads or min(os.cpu_count() or 1, MAP_THREADS)
+    if threads <= 1:
+        yield from (_map_one(batch, prompts) for batch in log_batches)
+        return
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dw-map") as pool:
+        pending: deque = deque()
+        for batch in log_batches:
+            for start in range(0, batch.num_rows, MAP_SLICE_ROWS):  # slices keep every thread busy
+                pending.append(pool.submit(_map_one, batch.slice(start, MAP_SLICE_ROWS), prompts))
+                while len(pending) > 2 * threads:
+                    yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def as_engine(con: SqlEngine | duckdb.DuckDBPyConnection) -> SqlEngine:

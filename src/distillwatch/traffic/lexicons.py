@@ -34,8 +34,10 @@ class Lexicon:
     def match(self, texts: pa.Array) -> np.ndarray:
         """Boolean per text (nulls are False); `texts` should be lowercased."""
         hit = _bools(pc.match_substring_regex(texts, self.regex))
-        if self.exclude:
-            hit &= ~_bools(pc.match_substring_regex(texts, "|".join(f"(?:{p})" for p in self.exclude)))
+        if self.exclude and hit.any():  # the veto only where the lexicon matched
+            rows = np.flatnonzero(hit)
+            hit[rows] = ~_bools(pc.match_substring_regex(texts.take(pa.array(rows)),
+                                                         "|".join(f"(?:{p})" for p in self.exclude)))
         return hit
 
     def count(self, texts: pa.Array) -> np.ndarray:

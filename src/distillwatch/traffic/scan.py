@@ -261,14 +261,15 @@ def scan(logs: Sequence[str | os.PathLike] | str | os.PathLike, out_dir: str | o
 
 
 def _link_kinds(clusters: pa.Table, edges: pa.Table) -> dict[str, dict[str, int]]:
-    """Per cluster, how many of its links rest on each kind of evidence (ip24, payment, sync, ...)."""
+    """Per cluster, how many of its links rest on each kind of evidence (ip24, payment, sync, ...), kinds
+    in name order (the edges come in no fixed order from the engine)."""
     cluster_of = dict(zip(clusters.column("account_id").to_pylist(), clusters.column("cluster_id").to_pylist()))
     out: dict[str, dict[str, int]] = {}
     for a, kinds in zip(edges.column("a").to_pylist(), edges.column("kinds").to_pylist()):  # per edge, not row
         counts = out.setdefault(cluster_of[a], {})
         for kind in kinds.split(","):
             counts[kind] = counts.get(kind, 0) + 1
-    return out
+    return {cluster: dict(sorted(counts.items())) for cluster, counts in out.items()}
 
 
 def _timelines(engine: SqlEngine, alerts: list[dict[str, Any]]) -> dict[str, tuple[list[float], list[float]]]:

@@ -1,9 +1,11 @@
 """Per-request signatures: the map step of `scan`, one Arrow record batch in, one out.
 
 `compute_signatures` is the single implementation that every engine calls: the DuckDB engine over the
-batches of `traffic.ingest`, a Spark job through ``mapInArrow`` (hence int64, never uint64, columns:
-Spark has no unsigned types), the gateway's live scoring. It is vectorized throughout: Arrow's RE2
-kernels for the lexicons, NumPy for hashing; no Python loop over requests. To bound the regex work on
+batches of `traffic.ingest` (on a worker thread per CPU, `traffic.engine.map_batches`), a Spark job
+through ``mapInArrow`` (hence int64, never uint64, columns: Spark has no unsigned types), the gateway's
+live scoring. It is vectorized throughout: Arrow's RE2 kernels for the lexicons, NumPy for hashing and,
+where a regex would cost one RE2 call per match (stopwords, script characters, template words), NumPy
+over the UTF-8 bytes with identical results (`traffic._utf8`); no Python loop over requests. To bound the regex work on
 very long prompts, flags and topics look at the first 4096 and last 1024 characters of the prompt,
 the language guess at the first 1000. `prompt_sample` picks, in the same pass, the prompts kept for
 alert samples, by a hash of the request id (not by position in a batch: batches differ by engine).
@@ -11,12 +13,14 @@ alert samples, by a hash of the request id (not by position in a batch: batches 
 
 from __future__ import annotations
 
+import re
 from typing import Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ._utf8 import LOW_BYTES, class_counts, padded, read_u64, row_of, runs, string_layout
 from .lexicons import FLAGS, SCRIPTS, STOPWORDS, TOPIC_FALLBACK, TOPICS
 from .schema import LOG_SCHEMA
 from .simhash import hash_strings
@@ -61,24 +65,39 @@ def bounded_text(texts: pa.Array, head: int = HEAD_CHARS, tail: int = TAIL_CHARS
     characters joined by a newline. Nulls become ''."""
     texts = pc.fill_null(texts, "")
     long = pc.greater(pc.utf8_length(texts), head + tail)
-    joined = pc.binary_join_element_wise(pc.utf8_slice_codeunits(texts, 0, head),
-                                         pc.utf8_slice_codeunits(texts, -tail), pa.scalar("\n", texts.type))
-    return pc.if_else(long, joined, texts)
+    if not pc.any(long).as_py():
+        return texts
+    cut = texts.filter(long)  # cut only the long ones (few)
+    joined = pc.binary_join_element_wise(pc.utf8_slice_codeunits(cut, 0, head),
+                                         pc.utf8_slice_codeunits(cut, -tail), pa.scalar("\n", texts.type))
+    return pc.replace_with_mask(texts, long, joined)
 
 
 def language_guess(lowered: pa.Array) -> pa.Array:
     """Cheap language guess per (lowercased) text: a non-Latin script holding 30% or more of the letters
     names the language (kana make it Japanese even among Han characters); otherwise the Latin-script
-    language with the most stopword hits; 'und' when nothing decides."""
-    text = pc.utf8_slice_codeunits(lowered, 0, LANG_CHARS)
+    language with the most stopword hits; 'und' when nothing decides.
+
+    Counted on the bytes (`traffic._utf8`), with the same result as counting the matches of the
+    `SCRIPTS` and `STOPWORDS` regexes: a script class matches one character at a time, and a stopword
+    pattern ``\\b(w1|w2|...)\\b`` matches exactly the maximal runs of ASCII word characters (RE2's
+    ``\\b`` is ASCII) that equal one of its words."""
+    text = pc.fill_null(pc.utf8_slice_codeunits(lowered, 0, LANG_CHARS), "")
     n = len(text)
     out = np.full(n, "und", dtype=object)
-    nonlatin = pc.match_substring_regex(text, r"[^\x00-\x{024F}]").to_numpy(zero_copy_only=False).astype(bool)
+    data, off = string_layout(text)
+    data = data[off[0]:off[-1]]
+    off = off - off[0]
+    nonlatin = np.zeros(n, dtype=bool)  # some character above U+024F: lead byte 0xCA+, or 0xC9 then 0x90+
+    high = data >= 0xCA
+    c9 = np.flatnonzero(data[:-1] == 0xC9)
+    high[c9[data[c9 + 1] >= 0x90]] = True
+    nonlatin[row_of(np.flatnonzero(high), off)] = True
     latin = ~nonlatin
     if nonlatin.any():  # script counts only where some non-Latin character occurs
-        sub = text.filter(pa.array(nonlatin))
-        letters = pc.count_substring_regex(sub, r"\pL").to_numpy(zero_copy_only=False).astype(np.float64)
-        counts = np.stack([pc.count_substring_regex(sub, rx).to_numpy(zero_copy_only=False) for rx in SCRIPTS.values()])
+        sub_data, sub_off = string_layout(text.filter(pa.array(nonlatin)))
+        counts = class_counts(sub_data[sub_off[0]:sub_off[-1]], sub_off - sub_off[0], [r"\pL", *SCRIPTS.values()])
+        letters, counts = counts[0].astype(np.float64), counts[1:]
         share = counts / np.maximum(letters, 1.0)
         names = np.array(list(SCRIPTS), dtype=object)
         best = np.where(share[0] > 0.05, 0, np.argmax(share, axis=0))  # kana present -> ja
@@ -87,13 +106,49 @@ def language_guess(lowered: pa.Array) -> pa.Array:
         out[nonlatin] = picked
         latin[np.flatnonzero(nonlatin)[~decided]] = True  # mostly Latin letters with a few others
     if latin.any():
-        sub = text.filter(pa.array(latin))
-        hits = np.stack([pc.count_substring_regex(sub, rx).to_numpy(zero_copy_only=False) for rx in STOPWORDS.values()])
+        hits = _stopword_counts(data, off)[:, latin]
         names = np.array(list(STOPWORDS), dtype=object)
         best = np.argmax(hits, axis=0)
         top = hits[best, np.arange(hits.shape[1])]
         out[latin] = np.where(top >= 1, names[best], "und")
     return pa.array(out, pa.string())
+
+
+def _stopword_table() -> tuple[np.ndarray, np.ndarray, int]:
+    """(sorted codes of every stopword, which languages have each, the longest word's length) from the
+    `STOPWORDS` patterns; a word's code is its ASCII bytes read as a little-endian integer."""
+    words: dict[int, np.ndarray] = {}
+    for i, (lang, rx) in enumerate(STOPWORDS.items()):
+        m = re.fullmatch(r"\\b\(([a-z]{1,8}(?:\|[a-z]{1,8})*)\)\\b", rx)
+        if m is None:
+            raise ValueError(f"STOPWORDS[{lang!r}] must read \\b(word|word|...)\\b with words of 1-8 ASCII letters")
+        for w in m.group(1).split("|"):
+            words.setdefault(int.from_bytes(w.encode(), "little"), np.zeros(len(STOPWORDS), dtype=bool))[i] = True
+    codes = np.array(sorted(words), dtype=np.uint64)
+    return codes, np.stack([words[int(c)] for c in codes]), max((int(c).bit_length() + 7) // 8 for c in codes)
+
+
+_STOP_CODES, _STOP_LANGS, _STOP_LONGEST = _stopword_table()
+for _lang, _rx in SCRIPTS.items():  # counted per character (`_utf8.class_counts`): single-character classes only
+    if not re.fullmatch(r"\\p\{\w+\}|\[(?:\\p\{\w+\})+\]", _rx):
+        raise ValueError(f"SCRIPTS[{_lang!r}] must be one character class of \\p{{...}} names")
+_ASCII_WORD = np.zeros(256, dtype=bool)  # RE2's \b word characters: [0-9A-Za-z_]
+for _r in (b"09", b"AZ", b"az", b"__"):
+    _ASCII_WORD[_r[0]:_r[1] + 1] = True
+
+
+def _stopword_counts(data: np.ndarray, off: np.ndarray) -> np.ndarray:
+    """Matches of each `STOPWORDS` pattern per row (languages x rows)."""
+    n = len(off) - 1
+    start, end = runs(_ASCII_WORD[data], off)
+    size = end - start
+    short = np.flatnonzero(size <= _STOP_LONGEST)
+    start = start[short]
+    code = read_u64(padded(data), start) & LOW_BYTES[size[short]]
+    idx = np.minimum(np.searchsorted(_STOP_CODES, code), len(_STOP_CODES) - 1)
+    hit = np.flatnonzero(_STOP_CODES[idx] == code)
+    per_word = np.bincount(row_of(start[hit], off) * len(_STOP_CODES) + idx[hit], minlength=n * len(_STOP_CODES))
+    return (per_word.reshape(n, len(_STOP_CODES)) @ _STOP_LANGS.astype(np.int64)).T
 
 
 def topic_guess(lowered: pa.Array) -> tuple[pa.Array, np.ndarray]:

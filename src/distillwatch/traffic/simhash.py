@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from ._utf8 import string_layout as _string_layout
+
 __all__ = ["splitmix64", "hash_strings", "sequence_hash", "shingle_hashes", "simhash", "hamming"]
 
 _U = np.uint64
@@ -39,19 +41,6 @@ def _powers(base: np.uint64, n: int) -> np.ndarray:
         if n > 1:
             out[1:] = np.cumprod(np.full(n - 1, base, dtype=_U), dtype=_U)
     return out
-
-
-def _string_layout(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """(bytes, offsets as int64, len+1 of them) of a string or large_string array."""
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    if pa.types.is_string_view(arr.type):
-        arr = arr.cast(pa.string())
-    wide = pa.types.is_large_string(arr.type) or pa.types.is_large_binary(arr.type)
-    bufs = arr.buffers()
-    offsets = np.frombuffer(bufs[1], dtype=np.int64 if wide else np.int32)[arr.offset: arr.offset + len(arr) + 1]
-    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
-    return data, offsets.astype(np.int64)
 
 
 def hash_strings(arr: pa.Array) -> np.ndarray:
@@ -125,21 +114,49 @@ def shingle_hashes(values: np.ndarray, offsets: np.ndarray, k: int = 3) -> tuple
     """
     offsets = np.asarray(offsets, dtype=np.int64)
     n_vals = len(values)
-    row = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
-    pos = np.arange(n_vals, dtype=np.int64)
-    end = offsets[1:][row]
+    counts = np.diff(offsets)
+    row = np.repeat(np.arange(len(offsets) - 1), counts)
+    left = np.repeat(offsets[1:], counts) - np.arange(n_vals, dtype=np.int64)  # values from here to the row's end
     padded = np.concatenate([values.astype(_U), np.zeros(k, dtype=_U)])
     acc = np.zeros(n_vals, dtype=_U)
     with np.errstate(over="ignore"):
         for j in range(k):  # k passes over the flat array, not a loop over rows
-            term = np.where(pos + j < end, padded[pos + j] if n_vals else padded[:0], _U(0))
-            acc = acc * _Q + term
-    keep = (pos + k <= end) | (pos == offsets[:-1][row])
+            acc = acc * _Q + np.where(left > j, padded[j:j + n_vals], _U(0))
+    keep = (left >= k) | (left == np.repeat(counts, counts))  # whole k-grams, or a short row's first value
     return splitmix64(acc[keep]), row[keep]
 
 
 def simhash(shingles: np.ndarray, rows: np.ndarray, n_rows: int) -> np.ndarray:
-    """64-bit SimHash per row from its shingle hashes (`rows` must be non-decreasing); 0 for no shingles."""
+    """64-bit SimHash per row from its shingle hashes (`rows` must be non-decreasing); 0 for no shingles.
+
+    Rows of at most 255 shingles (nearly all) count their votes eight bits at a time in the bytes of a
+    uint64 (``(h >> k) & 0x0101...01`` summed per row: byte i counts bit 8i + k); longer rows unpack
+    their bits (`_simhash_unpacked`)."""
+    out = np.zeros(n_rows, dtype=_U)
+    if not len(shingles):
+        return out
+    counts = np.bincount(rows, minlength=n_rows)
+    small = (counts > 0) & (counts <= 255)  # byte-wide vote counters cannot overflow
+    big = counts > 255
+    if big.any():
+        in_big = big[rows]
+        out[big] = _simhash_unpacked(shingles[in_big], np.cumsum(big)[rows[in_big]] - 1, int(big.sum()))
+    if small.any():
+        in_small = small[rows] if big.any() else slice(None)
+        sh = shingles[in_small].astype(_U)
+        n_small = counts[small]
+        starts = np.concatenate([[0], np.cumsum(n_small)[:-1]])
+        votes = np.empty((len(n_small), 8, 8), dtype=np.uint8)  # [row, byte i, shift k]: bit 8i + k
+        for k in range(8):
+            votes[:, :, k] = np.add.reduceat((sh >> _U(k)) & _U(0x0101010101010101), starts, dtype=_U) \
+                .astype("<u8").view(np.uint8).reshape(-1, 8)
+        major = (2 * votes.reshape(-1, 64).astype(np.uint16) > n_small[:, None]).astype(np.uint8)
+        out[small] = np.packbits(major, axis=1, bitorder="little").view("<u8").ravel()
+    return out
+
+
+def _simhash_unpacked(shingles: np.ndarray, rows: np.ndarray, n_rows: int) -> np.ndarray:
+    """`simhash` for any row length: each shingle's 64 bits unpacked to bytes and summed per row."""
     out = np.zeros(n_rows, dtype=_U)
     if not len(shingles):
         return out

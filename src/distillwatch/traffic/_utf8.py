@@ -1,0 +1,147 @@
+"""UTF-8 string arrays as NumPy bytes: their layout, the RE2 character class of each character, word runs.
+
+Some regex work costs one RE2 call per *match* with Arrow's kernels (``count_substring_regex``,
+``replace_substring_regex``): counting the Han characters of a Chinese prompt calls RE2 once per
+character, replacing the separators of a prompt once per separator run. Where the pattern is a single
+character class the same answer comes from the bytes: decode the code points with NumPy, ask RE2
+(through Arrow) about each *distinct* code point once, and reduce per row. Results are identical to the
+regex because the class is decided by RE2 itself; only the per-match calls are gone.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+__all__ = ["string_layout", "ascii_table", "decode", "char_class", "byte_class", "class_counts", "runs", "row_of",
+           "padded", "read_u64", "LOW_BYTES"]
+
+
+def string_layout(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(bytes, offsets as int64, len+1 of them) of a string or large_string array (zero copy)."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if pa.types.is_string_view(arr.type):
+        arr = arr.cast(pa.string())
+    wide = pa.types.is_large_string(arr.type) or pa.types.is_large_binary(arr.type)
+    bufs = arr.buffers()
+    if bufs[1] is None:  # an empty array may come without buffers
+        return np.zeros(0, np.uint8), np.zeros(len(arr) + 1, np.int64)
+    offsets = np.frombuffer(bufs[1], dtype=np.int64 if wide else np.int32)[arr.offset: arr.offset + len(arr) + 1]
+    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
+    return data, offsets.astype(np.int64)
+
+
+@functools.lru_cache(maxsize=None)
+def ascii_table(pattern: str) -> np.ndarray:
+    """bool[256] by byte value: whether the ASCII character matches the single-character RE2 class
+    `pattern` (False for every byte >= 0x80, which is never a whole character in UTF-8)."""
+    table = np.zeros(256, dtype=bool)
+    table[:128] = pc.match_substring_regex(pa.array([chr(i) for i in range(128)]), pattern).to_numpy(
+        zero_copy_only=False)
+    table.flags.writeable = False
+    return table
+
+
+def decode(data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(byte position, code point, length in bytes) of every non-ASCII character of valid UTF-8 `data`."""
+    pos = np.flatnonzero(data >= 0xC0)
+    if not len(pos):
+        return pos, np.zeros(0, np.int32), np.zeros(0, np.int64)
+    last = len(data) - 1
+    b0 = data[pos].astype(np.int32)
+    b1, b2, b3 = ((data[np.minimum(pos + k, last)] & 0x3F).astype(np.int32) for k in (1, 2, 3))
+    cp = np.where(b0 < 0xE0, ((b0 & 0x1F) << 6) | b1,
+                  np.where(b0 < 0xF0, ((b0 & 0x0F) << 12) | (b1 << 6) | b2,
+                           ((b0 & 0x07) << 18) | (b1 << 12) | (b2 << 6) | b3))
+    return pos, cp, 2 + (b0 >= 0xE0) + (b0 >= 0xF0)
+
+
+def char_class(cps: np.ndarray, pattern: str) -> np.ndarray:
+    """Whether each code point matches the single-character RE2 class `pattern` (RE2 asked once per
+    distinct code point)."""
+    if not len(cps):
+        return np.zeros(0, dtype=bool)
+    uniq, inv = np.unique(cps, return_inverse=True)
+    return _classify(uniq, pattern)[inv]
+
+
+def _classify(uniq: np.ndarray, pattern: str) -> np.ndarray:
+    chars = pa.array(uniq.astype("<u4").view("<U1"), pa.string())  # code point 0 reads as '', fixed below
+    hit = pc.match_substring_regex(chars, pattern).to_numpy(zero_copy_only=False).astype(bool)
+    if uniq[0] == 0:
+        hit[0] = ascii_table(pattern)[0]
+    return hit
+
+
+def byte_class(data: np.ndarray, pattern: str) -> np.ndarray:
+    """bool per byte of valid UTF-8 `data`: whether the character the byte belongs to matches `pattern`."""
+    hit = ascii_table(pattern)[data]
+    pos, cp, size = decode(data)
+    if len(pos):
+        match = char_class(cp, pattern)
+        for k in range(4):
+            sel = size > k
+            hit[pos[sel] + k] = match[sel]
+    return hit
+
+
+def class_counts(data: np.ndarray, offsets: np.ndarray, patterns) -> np.ndarray:
+    """Characters matching each single-character RE2 class of `patterns` in each row of UTF-8 `data`
+    (rows by `offsets` into `data`), patterns x rows: the number of matches of each class's regex."""
+    n = len(offsets) - 1
+    pos, cp, _ = decode(data)
+    pos_row = row_of(pos, offsets)
+    uniq, inv = np.unique(cp, return_inverse=True)
+    out = np.zeros((len(patterns), n), dtype=np.int64)
+    for i, pattern in enumerate(patterns):
+        table = ascii_table(pattern)
+        if table.any():
+            out[i] += np.bincount(row_of(np.flatnonzero(table[data]), offsets), minlength=n)
+        if len(uniq):
+            out[i] += np.bincount(pos_row[_classify(uniq, pattern)[inv]], minlength=n)
+    return out
+
+
+def runs(mask: np.ndarray, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, ends) of the maximal runs of True in `mask` that cross no row bound; `bounds` are the rows'
+    offsets into `mask` (non-decreasing, rows + 1 of them)."""
+    n = len(mask)
+    if not n:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    inner = bounds[(bounds > 0) & (bounds < n)]
+    prev = np.empty(n, dtype=bool)
+    prev[0] = False
+    prev[1:] = mask[:-1]
+    prev[inner] = False
+    nxt = np.empty(n, dtype=bool)
+    nxt[-1] = False
+    nxt[:-1] = mask[1:]
+    nxt[inner - 1] = False
+    return np.flatnonzero(mask & ~prev), np.flatnonzero(mask & ~nxt) + 1
+
+
+def row_of(positions: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """The row (by `bounds`, as in `runs`) holding each of the sorted byte `positions`."""
+    cuts = np.searchsorted(positions, bounds, side="left")
+    return np.repeat(np.arange(len(bounds) - 1), np.diff(cuts))
+
+
+LOW_BYTES = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [(1 << 64) - 1], dtype=np.uint64)  # k low bytes
+
+
+def padded(data: np.ndarray) -> np.ndarray:
+    """`data` followed by 8 zero bytes, the buffer `read_u64` reads from."""
+    out = np.zeros(len(data) + 8, dtype=np.uint8)
+    out[:len(data)] = data
+    return out
+
+
+def read_u64(padded_data: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """The 8 bytes at each position of `padded(data)` as a little-endian uint64 (one gather, no loop over
+    bytes); mask with ``LOW_BYTES[k]`` to keep the first k bytes."""
+    view = np.ndarray((len(padded_data) - 7,), dtype="<u8", buffer=padded_data, strides=(1,))
+    return view[positions]
