@@ -2,6 +2,7 @@
 
     distillwatch lab zoo --spec default --out ZOO          # once (see the lab's README section)
     python bench/trace_zoo.py --zoo ZOO                    → bench/results/trace_zoo.json, trace_zoo.html
+    python bench/trace_zoo.py                              # builds (or resumes) the zoo in bench/results/zoo-default
 
 For each teacher T of the manifest (bundled SmolLM2 and Gemma-3-270M, two tiny teachers trained on
 different human-written corpora), every other model of the zoo is a suspect:
@@ -79,7 +80,8 @@ def _harvests(zoo: Path) -> dict[str, tuple[list, str | None, str]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--zoo", type=Path, required=True, help="a directory built by `distillwatch lab zoo`")
+    ap.add_argument("--zoo", type=Path, default=OUT / "zoo-default",
+                    help="a directory built by `distillwatch lab zoo` (default: the default zoo, built there or resumed)")
     ap.add_argument("--budget", type=int, default=300)
     ap.add_argument("--probes", type=int, default=80, help="size of the fixed probe pool")
     ap.add_argument("--max-tokens", type=int, default=24)
@@ -96,6 +98,10 @@ def main() -> None:
     from distillwatch.models import ResponseCache, get_model
     from distillwatch.provenance import Embedder, trace
 
+    if not (args.zoo / "manifest.json").exists():
+        from distillwatch.lab import build_zoo
+
+        build_zoo("default", args.zoo)  # resumable: an interrupted build continues
     manifest = json.loads((args.zoo / "manifest.json").read_text())
     cache = ResponseCache(args.zoo / "trace-bench-responses.sqlite")
     paths = {m["name"]: m["path"] for m in manifest["models"]}
