@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["string_layout", "ascii_table", "decode", "char_class", "byte_class", "class_counts", "runs", "row_of",
+__all__ = ["string_layout", "compact_layout", "ascii_table", "decode", "char_class", "byte_class", "class_counts", "runs", "row_of",
            "padded", "read_u64", "LOW_BYTES"]
 
 
@@ -33,6 +33,13 @@ def string_layout(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     offsets = np.frombuffer(bufs[1], dtype=np.int64 if wide else np.int32)[arr.offset: arr.offset + len(arr) + 1]
     data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
     return data, offsets.astype(np.int64)
+
+
+def compact_layout(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """`string_layout` cut to the array's own strings: the bytes from its first string to its last, and
+    offsets from 0 (an array sliced out of a larger one shares the larger one's buffer)."""
+    data, off = string_layout(arr)
+    return data[off[0]:off[-1]], off - off[0]
 
 
 @functools.lru_cache(maxsize=None)

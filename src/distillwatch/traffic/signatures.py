@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ._utf8 import LOW_BYTES, class_counts, padded, read_u64, row_of, runs, string_layout
+from ._utf8 import LOW_BYTES, class_counts, compact_layout, padded, read_u64, row_of, runs
 from .lexicons import FLAGS, SCRIPTS, STOPWORDS, TOPIC_FALLBACK, TOPICS
 from .schema import LOG_SCHEMA
 from .simhash import hash_strings
@@ -85,9 +85,7 @@ def language_guess(lowered: pa.Array) -> pa.Array:
     text = pc.fill_null(pc.utf8_slice_codeunits(lowered, 0, LANG_CHARS), "")
     n = len(text)
     out = np.full(n, "und", dtype=object)
-    data, off = string_layout(text)
-    data = data[off[0]:off[-1]]
-    off = off - off[0]
+    data, off = compact_layout(text)
     nonlatin = np.zeros(n, dtype=bool)  # some character above U+024F: lead byte 0xCA+, or 0xC9 then 0x90+
     high = data >= 0xCA
     c9 = np.flatnonzero(data[:-1] == 0xC9)
@@ -95,8 +93,7 @@ def language_guess(lowered: pa.Array) -> pa.Array:
     nonlatin[row_of(np.flatnonzero(high), off)] = True
     latin = ~nonlatin
     if nonlatin.any():  # script counts only where some non-Latin character occurs
-        sub_data, sub_off = string_layout(text.filter(pa.array(nonlatin)))
-        counts = class_counts(sub_data[sub_off[0]:sub_off[-1]], sub_off - sub_off[0], [r"\pL", *SCRIPTS.values()])
+        counts = class_counts(*compact_layout(text.filter(pa.array(nonlatin))), [r"\pL", *SCRIPTS.values()])
         letters, counts = counts[0].astype(np.float64), counts[1:]
         share = counts / np.maximum(letters, 1.0)
         names = np.array(list(SCRIPTS), dtype=object)
