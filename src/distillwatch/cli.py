@@ -19,7 +19,8 @@ app = typer.Typer(
     help=(
         "Detect, prove and deter unauthorized distillation of AI models.\n\n"
         "Models are named by strings: hf/<dir>, bundled/smollm2-135m-instruct, bundled/gemma-3-270m, "
-        "openai/<model>@<base_url>, mock/<name>. Backend options go in -M key=value."
+        "llamacpp/<file.gguf or bundled name>, openai/<model>@<base_url>, mock/<name>. Backend options go in "
+        "-M key=value."
     ),
     no_args_is_help=True,
     add_completion=False,

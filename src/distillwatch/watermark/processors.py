@@ -2,7 +2,10 @@
 
 Each is called once per decoding step with `input_ids` (batch, seq), the left-padded prompt and the
 tokens generated so far, and `scores` (batch, vocab) logits, and returns new scores. Green lists
-and uniforms come from the NumPy kernels, one call for the whole batch.
+and uniforms come from the NumPy kernels, one call for the whole batch. The arguments may be torch
+tensors (the hf backend) or NumPy arrays (the llama.cpp backend, which also passes a single
+sequence as 1-d arrays, as llama-cpp-python's own `LogitsProcessor` does); the result has the
+type and shape of `scores`.
 
 * KGW lefthash adds delta to the green list of the last token, exactly as the reference does.
 * KGW selfhash follows the reference's `_score_rejection_sampling` with its default
@@ -11,7 +14,7 @@ and uniforms come from the NumPy kernels, one call for the whole batch.
 * Gumbel keeps only argmax_t u_t ** (1 / p_t) with p = softmax(scores), so sampling (at any
   temperature) returns that token.
 
-torch is imported lazily: only these classes need it.
+torch is imported lazily, and only for torch inputs.
 """
 
 from __future__ import annotations
@@ -46,6 +49,17 @@ def _torch():
 
 def _to_numpy(t: Any) -> np.ndarray:
     return t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t)
+
+
+def _as_batch(input_ids: Any, scores: Any) -> tuple[np.ndarray, Any, bool]:
+    """(input_ids as a 2-d int64 array, scores as 2-d, whether both came as single 1-d rows)."""
+    ids = _to_numpy(input_ids).astype(np.int64)
+    single = ids.ndim == 1
+    if single:
+        ids, scores = ids[None, :], scores[None, :]
+    if ids.shape[0] != scores.shape[0]:
+        raise ValueError(f"input_ids has {ids.shape[0]} rows and scores {scores.shape[0]}")
+    return ids, scores, single
 
 
 class KGWLogitsProcessor:
@@ -89,13 +103,16 @@ class KGWLogitsProcessor:
 
     def selfhash_mask(self, input_ids: np.ndarray, scores: Any) -> np.ndarray:
         """(B, vocab_size) bool: top candidates that are green under their own window."""
-        torch = _torch()
         batch = input_ids.shape[0]
         width = self.config.context_width - 1
         if input_ids.shape[1] < width:
             raise ValueError(f"selfhash seeding needs at least {width} tokens of context")
         n_cand = min(SELFHASH_CANDIDATES, scores.shape[-1])
-        cand = _to_numpy(torch.sort(scores, dim=-1, descending=True).indices[:, :n_cand]).astype(np.int64)
+        if isinstance(scores, np.ndarray):  # ties (rare in float logits) in id order
+            cand = np.argsort(-scores, axis=-1, kind="stable")[:, :n_cand].astype(np.int64)
+        else:
+            torch = _torch()
+            cand = _to_numpy(torch.sort(scores, dim=-1, descending=True).indices[:, :n_cand]).astype(np.int64)
         windows = np.repeat(input_ids[:, -width:], n_cand, axis=0)
         green = kgw_is_green(windows, cand.ravel(), self.config, self.vocab_size).reshape(batch, n_cand)
         mask = np.zeros((batch, self.vocab_size), dtype=bool)
@@ -104,18 +121,22 @@ class KGWLogitsProcessor:
         return mask
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
-        torch = _torch()
-
         if scores.shape[-1] < self.vocab_size:
             raise ValueError(f"scores have {scores.shape[-1]} columns, fewer than vocab_size={self.vocab_size}")
-        ids = _to_numpy(input_ids).astype(np.int64)
+        ids, batch_scores, single = _as_batch(input_ids, scores)
         if self.config.seeding == "lefthash":
             mask = self.green_mask(ids[:, -1])
         else:
-            mask = self.selfhash_mask(ids, scores)
-        bias = torch.zeros_like(scores)
+            mask = self.selfhash_mask(ids, batch_scores)
+        if isinstance(scores, np.ndarray):
+            out = batch_scores.copy()
+            out[:, : self.vocab_size] += (mask * self.config.delta).astype(out.dtype)
+            return out[0] if single else out
+        torch = _torch()
+        bias = torch.zeros_like(batch_scores)
         bias[:, : self.vocab_size] = torch.from_numpy(mask).to(scores.device, scores.dtype) * self.config.delta
-        return scores + bias
+        out = batch_scores + bias
+        return out[0] if single else out
 
 
 class GumbelLogitsProcessor:
@@ -141,18 +162,26 @@ class GumbelLogitsProcessor:
         return gumbel_argmax(probs[:, : self.vocab_size], u)
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
-        torch = _torch()
-
-        ids = _to_numpy(input_ids).astype(np.int64)
+        ids, batch_scores, single = _as_batch(input_ids, scores)
         if ids.shape[1] < self.config.context_width:
             return scores
-        probs = torch.softmax(scores.double(), dim=-1)
-        if scores.shape[-1] > self.vocab_size:
-            probs[:, self.vocab_size :] = 0.0
-        chosen = torch.from_numpy(self.choose(ids, _to_numpy(probs))).to(scores.device)
-        out = torch.full_like(scores, float("-inf"))
-        out[torch.arange(scores.shape[0], device=scores.device), chosen] = 0.0
-        return out
+        if isinstance(scores, np.ndarray):
+            z = batch_scores.astype(np.float64)
+            z -= z.max(axis=-1, keepdims=True)
+            probs = np.exp(z)
+            probs /= probs.sum(axis=-1, keepdims=True)
+        else:
+            torch = _torch()
+            probs = _to_numpy(torch.softmax(batch_scores.double(), dim=-1))
+        probs[:, self.vocab_size :] = 0.0
+        chosen = self.choose(ids, probs)
+        if isinstance(scores, np.ndarray):
+            out = np.full_like(batch_scores, -np.inf)
+            out[np.arange(out.shape[0]), chosen] = 0.0
+            return out[0] if single else out
+        out = torch.full_like(batch_scores, float("-inf"))
+        out[torch.arange(out.shape[0], device=scores.device), torch.from_numpy(chosen).to(scores.device)] = 0.0
+        return out[0] if single else out
 
 
 def make_logits_processor(config: WatermarkConfig | str, vocab_size: int) -> KGWLogitsProcessor | GumbelLogitsProcessor:
