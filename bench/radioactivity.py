@@ -5,13 +5,19 @@
 
 Steps (each cached under bench/results/radioactivity-work/, so an interrupted run resumes):
 1. harvest SmolLM2 on real ShareGPT prompts with KGW lefthash (gamma 0.25, delta 2), 200 new tokens,
-   temperature 0.7; and without the watermark on other prompts;
+   temperature 0.7; and without the watermark on other prompts (short answers for the detection
+   null, and `--n-contexts` answers on prompts no student saw, read in reading-contexts mode);
 2. detection: per-answer exact p-values of the watermarked answers (share below 1e-4) and of the
    clean answers and of uniformly random token sequences (KS test against uniform);
 3. students from scratch with SmolLM2's tokenizer, trained on the watermarked harvest mixed with
    human-written text at rho = 100%, 20%, 5% (same number of examples each), and on the clean harvest;
-4. radioactivity of every student in reading and generation mode with the true key, the p-value vs
-   tokens read, and 100 wrong keys (KS against uniform) on the watermarked and clean students.
+4. radioactivity of every student with the true key: reading mode on the watermarked answers
+   (positions where the student predicts the text's own token dropped) that the students trained on,
+   and on those plus `--n-wm-unseen` watermarked answers they never saw; reading mode on clean
+   contexts (other unwatermarked teacher answers, every position kept), each distinct tuple scored
+   once (the paper's statistic) or count-weighted (cap 16, exact weighted-binomial tail), and
+   generation mode; the p-value vs tokens read; 100 wrong keys (KS against uniform) for every reading
+   variant on the watermarked and clean students.
 """
 
 from __future__ import annotations
@@ -51,7 +57,8 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def harvests(work: Path, n_wm: int, n_clean: int, max_tokens: int, clean_max_tokens: int):
+def harvests(work: Path, n_wm: int, n_clean: int, max_tokens: int, clean_max_tokens: int, n_contexts: int,
+             contexts_max_tokens: int, n_wm_unseen: int):
     teacher = get_model(TEACHER, batch_size=50)
     prompts = load_prompts("sharegpt", n_wm + n_clean, seed=7).records
     wm_path, clean_path = work / "harvest-wm.jsonl", work / "harvest-clean.jsonl"
@@ -65,7 +72,27 @@ def harvests(work: Path, n_wm: int, n_clean: int, max_tokens: int, clean_max_tok
     log(f"harvest: {n_clean} clean answers")
     harvest(teacher, short, clean_path, temperature=0.7, max_tokens=clean_max_tokens, seed=2,
             chunk=50, progress=False)
-    return teacher, read_harvest(wm_path), read_harvest(clean_path)
+    # Reading contexts: more unwatermarked answers of the teacher, on prompts no student trained on.
+    # The provider can make these at will; read through a suspect, every position of them counts.
+    ctx_path = work / "harvest-contexts.jsonl"
+    trained = {p.id for p in prompts} | {p.id for p in short}
+    fresh = [PromptRecord(prompt=p, line=i, id=prompt_id(p))
+             for i, p in enumerate(user_prompts(2 * n_contexts, seed=11, max_chars=300))]
+    fresh = [p for p in fresh if p.id not in trained][:n_contexts]
+    log(f"harvest: {len(fresh)} clean answers as reading contexts")
+    harvest(teacher, fresh, ctx_path, temperature=0.7, max_tokens=contexts_max_tokens, seed=3, chunk=50, progress=False)
+    # More watermarked answers that no student trained on: the provider reads all the watermarked
+    # text it has, not knowing which of it a suspect saw.
+    more_path = work / "harvest-wm-unseen.jsonl"
+    seen = trained | {p.id for p in fresh}
+    unseen = [PromptRecord(prompt=p, line=i, id=prompt_id(p))
+              for i, p in enumerate(user_prompts(2 * n_wm_unseen, seed=12, max_chars=300))]
+    unseen = [p for p in unseen if p.id not in seen][:n_wm_unseen]
+    log(f"harvest: {len(unseen)} more watermarked answers, read but never trained on")
+    harvest(teacher, unseen, more_path, temperature=0.7, max_tokens=contexts_max_tokens, seed=4,
+            logits_processor=make_logits_processor(CONFIG, teacher.vocab_size), chunk=50, progress=False)
+    return (teacher, read_harvest(wm_path), read_harvest(clean_path), read_harvest(ctx_path),
+            read_harvest(more_path))
 
 
 def detection(wm: list[dict], clean: list[dict], vocab: int, seed: int = 0) -> dict:
@@ -124,25 +151,51 @@ def students(work: Path, wm: list[dict], clean: list[dict], epochs: int, preset:
     return paths
 
 
-def radioactivity(paths: dict[str, Path], wm: list[dict], max_tokens: int, n_wrong: int) -> dict:
+WEIGHT_CAP = 16
+# name -> (mode, what reading mode reads, count-weighting cap): "trained" = the watermarked answers the
+# students trained on, "all" = those and the unseen watermarked answers, "contexts" = clean answers
+MODES = {
+    "reading": ("reading", "trained", None),
+    "reading-weighted": ("reading", "trained", WEIGHT_CAP),
+    "reading-all": ("reading", "all", None),
+    "reading-all-weighted": ("reading", "all", WEIGHT_CAP),
+    "reading-contexts": ("reading", "contexts", None),
+    "reading-contexts-weighted": ("reading", "contexts", WEIGHT_CAP),
+    "generation": ("generation", "trained", None),
+}
+
+
+def radioactivity(paths: dict[str, Path], wm: list[dict], wm_unseen: list[dict], contexts: list[dict], max_tokens: int,
+                  n_wrong: int) -> dict:
+    """Each student in every way of `MODES`: reading the watermarked answers (positions where it
+    predicts the text's own token dropped) or clean contexts (every position kept), each tuple once or
+    count-weighted; and generation mode. Wrong keys on the watermarked and clean students."""
+    from distillwatch.watermark import reading_mode_test
+    from distillwatch.watermark.suspect import reading_predictions
+
     results = {}
     for name, path in paths.items():
         model = get_model(f"hf/{path}", cache=False)
         row = {}
-        for mode in ("reading", "generation"):
-            res = check_radioactivity(model, CONFIG, wm, mode=mode, max_tokens=max_tokens)
-            row[mode] = res.to_dict()
-            log(f"{name} {mode}: p={res.evidence.p_value:.3g} n={res.evidence.n}")
+        for label, (mode, reads, cap) in MODES.items():
+            res = check_radioactivity(model, CONFIG, wm + wm_unseen if reads == "all" else wm, mode=mode,
+                                      max_tokens=max_tokens, contexts=contexts if reads == "contexts" else None,
+                                      weight_cap=cap)
+            row[label] = res.to_dict()
+            log(f"{name} {label}: p={res.evidence.p_value:.3g} n={res.evidence.n}")
         if name in ("wm-rho100", "clean-rho100"):
-            from distillwatch.watermark import reading_mode_test
-            from distillwatch.watermark.suspect import reading_predictions
-
-            texts, preds = reading_predictions(model, wm)
-            wrong = np.array([reading_mode_test(texts, preds, CONFIG.with_key(KEY + 1 + k), model.vocab_size).p_value
-                              for k in range(n_wrong)])
-            row["wrong_keys"] = {"n": n_wrong, "ks_pvalue": float(stats.kstest(wrong, "uniform").pvalue),
-                                 "fpr_at_0.01": float(np.mean(wrong < 0.01)), "min_p": float(wrong.min())}
-            log(f"{name} wrong keys: KS p={row['wrong_keys']['ks_pvalue']:.3g}")
+            read = {"trained": reading_predictions(model, wm), "all": reading_predictions(model, wm + wm_unseen),
+                    "contexts": reading_predictions(model, contexts)}
+            for label, (mode, reads, cap) in MODES.items():
+                if mode != "reading":
+                    continue
+                texts, preds = read[reads]
+                wrong = np.array([reading_mode_test(texts, preds, CONFIG.with_key(KEY + 1 + k), model.vocab_size,
+                                                    drop_text_matches=reads != "contexts", weight_cap=cap).p_value
+                                  for k in range(n_wrong)])
+                row[f"wrong_keys_{label}"] = {"n": n_wrong, "ks_pvalue": float(stats.kstest(wrong, "uniform").pvalue),
+                                              "fpr_at_0.01": float(np.mean(wrong < 0.01)), "min_p": float(wrong.min())}
+                log(f"{name} wrong keys ({label}): KS p={row[f'wrong_keys_{label}']['ks_pvalue']:.3g}")
         results[name] = row
     return results
 
@@ -153,21 +206,24 @@ def write_report(result: dict, path: Path) -> None:
     r.card("watermarked answers p<1e-4", f"{d['share_p_below_1e-4']:.0%}")
     r.card("clean answers KS p", f"{d['clean_ks_pvalue']:.2f}")
     rad = result["radioactivity"]
-    r.card("ρ=100% student, reading p", f"{rad['wm-rho100']['reading']['p_value']:.1e}")
-    r.card("clean student, reading p", f"{rad['clean-rho100']['reading']['p_value']:.2f}")
+    r.card("ρ=100% student, reading p (all watermarked text, count-weighted)",
+           f"{rad['wm-rho100']['reading-all-weighted']['p_value']:.1e}")
+    r.card("clean student, same test", f"{rad['clean-rho100']['reading-all-weighted']['p_value']:.2f}")
     s = r.section("Dose-response", "dose")
     series = {f"{name} ({mode})": tuple(zip(*row[mode]["curve"])) for name, row in rad.items()
-              for mode in ("reading",)}
+              for mode in MODES if mode.startswith("reading")}
     s.figure(line_chart({k: (list(v[0]), list(v[1])) for k, v in series.items()}, title="p-value vs tokens read",
                         xlabel="tokens read", ylabel="p-value", log_y=True, hlines={"1e-6": 1e-6, "0.01": 0.01}),
-             "Reading-mode p-value of each student on growing prefixes of the watermarked data.")
+             "Reading-mode p-value of each student on growing prefixes of the watermarked answers (reading) "
+             "and of clean teacher answers (reading-contexts), each tuple once or count-weighted (cap "
+             f"{WEIGHT_CAP}).")
     names = list(rad)
-    s.figure(bar_chart(names, {m: [-np.log10(max(rad[n][m]["p_value"], 1e-300)) for n in names]
-                               for m in ("reading", "generation")}, title="-log10 p by student and mode",
-                       ylabel="-log10 p"), "Reading vs generation mode on the same students.")
-    s.table(["student", "reading p", "reading n", "generation p", "generation n"],
-            [[n, f"{rad[n]['reading']['p_value']:.2e}", rad[n]["reading"]["num_scored_tokens"],
-              f"{rad[n]['generation']['p_value']:.2e}", rad[n]["generation"]["num_scored_tokens"]] for n in names])
+    s.figure(bar_chart(names, {m: [-np.log10(max(rad[n][m]["p_value"], 1e-300)) for n in names] for m in MODES},
+                       title="-log10 p by student and mode", ylabel="-log10 p"),
+             "Reading and generation mode on the same students.")
+    s.table(["student"] + [f"{m} {c}" for m in MODES for c in ("p", "n")],
+            [[n] + [v for m in MODES for v in (f"{rad[n][m]['p_value']:.2e}", rad[n][m]["num_scored_tokens"])]
+             for n in names])
     r.section("Raw numbers", "raw").html(f"<pre>{json.dumps(result, indent=1)}</pre>")
     r.write(path)
 
@@ -178,6 +234,10 @@ def main() -> None:
     ap.add_argument("--n-clean", type=int, default=200)
     ap.add_argument("--max-tokens", type=int, default=200)
     ap.add_argument("--clean-max-tokens", type=int, default=48)
+    ap.add_argument("--n-contexts", type=int, default=300, help="clean teacher answers read in reading-contexts mode")
+    ap.add_argument("--contexts-max-tokens", type=int, default=128)
+    ap.add_argument("--n-wm-unseen", type=int, default=300,
+                    help="watermarked answers no student trained on, read with the trained ones in reading mode")
     ap.add_argument("--epochs", type=int, default=24)
     ap.add_argument("--preset", default="tiny")
     ap.add_argument("--init", choices=("scratch", "smollm2"), default="scratch",
@@ -189,13 +249,15 @@ def main() -> None:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    teacher, wm, clean = harvests(work, args.n_wm, args.n_clean, args.max_tokens, args.clean_max_tokens)
+    teacher, wm, clean, contexts, wm_unseen = harvests(work, args.n_wm, args.n_clean, args.max_tokens,
+                                                       args.clean_max_tokens, args.n_contexts,
+                                                       args.contexts_max_tokens, args.n_wm_unseen)
     result = {"benchmark": "radioactivity", "teacher": TEACHER, "watermark": CONFIG.to_dict(),
               "detection": detection(wm, clean, teacher.vocab_size)}
     log(f"detection: {result['detection']}")
     del teacher
     paths = students(work, wm, clean, args.epochs, args.preset, args.init, args.lr)
-    result["radioactivity"] = radioactivity(paths, wm, 64, args.wrong_keys)
+    result["radioactivity"] = radioactivity(paths, wm, wm_unseen, contexts, 64, args.wrong_keys)
     result["seconds"] = round(time.time() - t0, 1)
     result["students"] = {"init": args.init, "epochs": args.epochs, "preset": args.preset if args.init == "scratch" else None,
                           "lr": args.lr or (6e-3 if args.init == "scratch" else 1e-4)}

@@ -467,6 +467,10 @@ def radioactivity(
                                             "watermarked with the key (prompt, token_ids) instead of the watermarked "
                                             "answers, keeping every position (more power on suspects close to the "
                                             "generator)."),
+    weight_cap: Optional[int] = typer.Option(None, "--weight-cap", min=1, help="Reading mode, KGW: weight each "
+                                             "distinct (window, token) tuple by how many positions predicted it, "
+                                             "capped at this (e.g. 16); the p-value stays exact. More power: a "
+                                             "student's radioactivity sits in the tuples it predicts often."),
     tokenizer: Optional[str] = typer.Option(None, "--tokenizer", help="Generation mode: a local model with the "
                                             "watermark's tokenizer (usually your own) that re-tokenizes the suspect's "
                                             "text, so a suspect with another tokenizer, or an API, can be tested."),
@@ -487,7 +491,7 @@ def radioactivity(
     reader = _model(tokenizer, None, True) if tokenizer else None
     result = check_radioactivity(model, config, records, mode=mode, max_tokens=max_tokens, progress=True,
                                  contexts=read_harvest(contexts) if contexts else None, reader=reader,
-                                 temperature=temperature)
+                                 temperature=temperature, weight_cap=weight_cap)
     record = result.to_dict()
     if report:
         _radioactivity_report(result, suspect, report)

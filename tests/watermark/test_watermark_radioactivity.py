@@ -184,3 +184,70 @@ def test_reading_mode_checks_its_inputs():
         reading_mode_test([np.arange(5)], [np.arange(4)], LEFT, V)
     empty = reading_mode_test([np.arange(1)], [np.arange(1)], LEFT, V)
     assert (empty.n, empty.p_value) == (0, 1.0)
+
+
+def test_weighted_binomial_tail_is_exact():
+    from itertools import product
+
+    from distillwatch.watermark.stats import binomial_p_value, weighted_binomial_p_value
+
+    weights = np.array([1, 1, 2, 3, 3, 5, 8])
+    for s in (0, 4, 9, 15, 23, 24):
+        brute = sum(np.prod(np.where(bits, 0.25, 0.75)) for bits in map(np.array, product([0, 1], repeat=7))
+                    if bits @ weights >= s)
+        assert weighted_binomial_p_value(weights, s, 0.25) == pytest.approx(brute, rel=1e-12)
+    assert weighted_binomial_p_value(np.ones(300, int), 100, 0.25) == pytest.approx(binomial_p_value(100, 300, 0.25), rel=1e-10)
+    with pytest.raises(ValueError, match="positive integers"):
+        weighted_binomial_p_value([1, 0], 1, 0.25)
+
+
+def _habitual_suspect(rng, texts, lean, leaning=None):
+    """Predicts one habitual token per previous token (as a small trained model does): a green one
+    with probability `lean` after the previous tokens in `leaning` (all when None), else any token
+    (lean 0: it knows nothing of the key)."""
+    habit = {}
+    lists = {}
+    preds = []
+    for t in texts:
+        p = np.full(t.size, -1)
+        for j in range(1, t.size):
+            prev = int(t[j - 1])
+            if prev not in habit:
+                if (leaning is None or prev in leaning) and rng.random() < lean:
+                    lists.setdefault(prev, kgw_green_lists(np.array([prev]), LEFT, V)[0])
+                    habit[prev] = int(rng.choice(lists[prev]))
+                else:
+                    habit[prev] = int(rng.integers(0, V))
+            p[j] = habit[prev]
+        preds.append(p)
+    return preds
+
+
+def _zipf_texts(rng, n, length, support=300):
+    """Texts over a small, skewed vocabulary (frequent windows recur across texts, as in real text),
+    and its 60 most frequent tokens."""
+    weights = 1.0 / np.arange(1, support + 1)
+    tokens = rng.choice(V, size=support, replace=False)
+    texts = [tokens[rng.choice(support, size=length, p=weights / weights.sum())] for _ in range(n)]
+    return texts, set(tokens[:60].tolist())
+
+
+def test_count_weighting_is_calibrated_and_finds_radioactivity_in_frequent_tuples():
+    rng = np.random.default_rng(5)
+    p_null = []
+    for i in range(150):
+        texts, _ = _zipf_texts(rng, 6, 80)
+        preds = _habitual_suspect(rng, texts, 0.0)
+        ev = reading_mode_test(texts, preds, LEFT, V, drop_text_matches=False, weight_cap=16)
+        p_null.append(ev.p_value)
+    assert ev.method.startswith("radioactivity-reading-weighted/") and ev.details["weight_cap"] == 16
+    assert stats.kstest(p_null, "uniform").pvalue > 0.01
+    # a student that learned the watermark where it saw the window most: after the frequent tokens
+    texts, frequent = _zipf_texts(rng, 40, 100)
+    preds = _habitual_suspect(rng, texts, 0.9, leaning=frequent)
+    plain = reading_mode_test(texts, preds, LEFT, V, drop_text_matches=False)
+    weighted = reading_mode_test(texts, preds, LEFT, V, drop_text_matches=False, weight_cap=16)
+    assert plain.n == weighted.n and weighted.details["weight_sum"] > 5 * weighted.n
+    assert weighted.p_value < 1e-6 and weighted.p_value < plain.p_value * 1e-3
+    with pytest.raises(ValueError, match="KGW"):
+        reading_mode_test(texts, preds, WatermarkConfig("gumbel", key=1), V, weight_cap=4)

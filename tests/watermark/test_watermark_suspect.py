@@ -64,6 +64,17 @@ def test_reading_mode_through_the_backend(suspects, watermarked_records):
     assert wrong.evidence.p_value > 1e-3
 
 
+def test_count_weighted_reading_through_the_backend(suspects, watermarked_records):
+    from distillwatch.errors import InputError
+
+    hot = check_radioactivity(suspects["hot"], CONFIG, watermarked_records, weight_cap=8)
+    cold = check_radioactivity(suspects["cold"], CONFIG, watermarked_records, weight_cap=8)
+    assert hot.evidence.p_value < 1e-6 and cold.evidence.p_value > 1e-3
+    assert hot.evidence.details["weight_cap"] == 8 and hot.evidence.method.startswith("radioactivity-reading-weighted")
+    with pytest.raises(InputError, match="reading mode only"):
+        check_radioactivity(suspects["hot"], CONFIG, watermarked_records, mode="generation", weight_cap=8)
+
+
 def test_generation_mode_through_the_backend(suspects, watermarked_records):
     hot = check_radioactivity(suspects["hot"], CONFIG, watermarked_records, mode="generation", max_tokens=30)
     cold = check_radioactivity(suspects["cold"], CONFIG, watermarked_records, mode="generation", max_tokens=30)

@@ -11,6 +11,11 @@ the scores are independent under the null and the p-values are exact (binomial o
   first occurrence only. By default positions where the prediction equals the text's own next
   token are dropped: that token was chosen by the watermarked generator, so any good model would
   "predict green" there and the null would not hold.
+* Count weighting (KGW, optional): a suspect's radioactivity sits mostly in the tuples it predicts
+  again and again (the frequent windows it saw most in training), which the one-count-per-tuple
+  statistic treats like any rare tuple. With `weight_cap`, each distinct tuple still gets one green
+  indicator, weighted by how many positions predicted it (capped); the weights do not depend on the
+  key, so the exact null distribution of the weighted sum is known (`weighted_binomial_p_value`).
 * Generation mode (suspect reachable only by sampling): score the suspect's own generations,
   excluding windows that occur in the prompts (the suspect can copy them), optionally keeping only
   windows that are frequent in the provider's watermarked data (the filter phi of the paper).
@@ -30,7 +35,7 @@ from .config import WatermarkConfig
 from .detector import score_ngrams
 from ..evidence import Evidence
 from .kgw import green_list_size
-from .stats import binomial_p_value, gamma_p_value
+from .stats import binomial_p_value, gamma_p_value, weighted_binomial_p_value
 
 __all__ = ["reading_mode_test", "generation_mode_test", "score_tuples", "RADIOACTIVITY_NULL"]
 
@@ -42,21 +47,38 @@ RADIOACTIVITY_NULL = (
 
 
 def score_tuples(windows: np.ndarray, tokens: np.ndarray, config: WatermarkConfig, vocab_size: int,
-                 *, method: str, details: dict | None = None) -> Evidence:
+                 *, method: str, details: dict | None = None, weight_cap: int | None = None) -> Evidence:
     """Exact test on distinct (window, token) tuples (duplicates are removed here).
 
     Null hypothesis: see `RADIOACTIVITY_NULL`. Statistic: the number of green tokens (KGW) or the sum
     of -log(1 - u) (Gumbel); effect size: green fraction minus its null value, or mean score minus 1.
+    With `weight_cap` (KGW only), each distinct tuple counts min(occurrences, weight_cap) times: the
+    statistic is the weighted green count and the effect size the weighted green fraction minus gamma.
     """
     windows = np.asarray(windows, dtype=np.int64).reshape(-1, config.window_width)
     tokens = np.asarray(tokens, dtype=np.int64).ravel()
     grams = np.column_stack([windows, tokens])
-    grams = grams[first_occurrences(grams)] if grams.shape[0] else grams
+    occurrences = np.ones(grams.shape[0], dtype=np.int64)
+    if grams.shape[0]:
+        grams, occurrences = np.unique(grams, axis=0, return_counts=True)
     scores = score_ngrams(grams, config, vocab_size)
     n = int(scores.size)
     total = float(scores.sum())
     info = dict(details or {})
     info["key_fingerprint"] = config.key_fingerprint
+    if weight_cap is not None:
+        if config.scheme != "kgw":
+            raise ValueError("count weighting is implemented for KGW watermarks only")
+        if weight_cap < 1:
+            raise ValueError(f"weight_cap must be >= 1, got {weight_cap}")
+        weights = np.minimum(occurrences, weight_cap)
+        gamma = green_list_size(vocab_size, config.gamma) / vocab_size
+        weighted = float(weights @ scores)
+        info.update(num_green=int(round(total)), weight_cap=int(weight_cap), weight_sum=int(weights.sum()))
+        p = weighted_binomial_p_value(weights, weighted, gamma)
+        effect = weighted / weights.sum() - gamma if n else 0.0
+        return Evidence(statistic=weighted, p_value=float(p), effect_size=float(effect), n=n,
+                        method=f"{method}-weighted/{config.name}", null_hypothesis=RADIOACTIVITY_NULL, details=info)
     if config.scheme == "kgw":
         gamma = green_list_size(vocab_size, config.gamma) / vocab_size
         p = binomial_p_value(int(round(total)), n, gamma)
@@ -76,6 +98,7 @@ def reading_mode_test(
     vocab_size: int,
     *,
     drop_text_matches: bool = True,
+    weight_cap: int | None = None,
 ) -> Evidence:
     """Radioactivity in reading mode (open model): the suspect's top-1 predictions on our texts.
 
@@ -88,6 +111,7 @@ def reading_mode_test(
     predictions are independent of the key and each distinct scored tuple is green with probability
     int(V*gamma)/V (KGW; exact binomial tail) or has an Exp(1) score (Gumbel; exact Gamma tail).
     With `drop_text_matches=False` this null fails for any model that predicts the text well.
+    `weight_cap`: count weighting (see the module docstring); None scores each tuple once.
     """
     seqs = as_sequences(texts)
     preds = as_sequences(predictions)
@@ -107,7 +131,7 @@ def reading_mode_test(
     details = {"positions": considered, "after_window_dedup": int(keep.sum()),
                "drop_text_matches": drop_text_matches}
     return score_tuples(windows[keep], predicted[keep], config, vocab_size,
-                        method="radioactivity-reading", details=details)
+                        method="radioactivity-reading", details=details, weight_cap=weight_cap)
 
 
 def generation_mode_test(

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-__all__ = ["binomial_p_value", "binomial_z", "gamma_p_value", "gamma_z", "bonferroni"]
+__all__ = ["binomial_p_value", "binomial_z", "weighted_binomial_p_value", "gamma_p_value", "gamma_z", "bonferroni"]
+
+_NEGLIGIBLE = 1e-40  # binomial terms below this are dropped: p-values are exact to about 1e-35
 
 
 def binomial_p_value(num_green, num_scored, gamma) -> np.ndarray | float:
@@ -28,6 +30,32 @@ def binomial_z(num_green, num_scored, gamma) -> np.ndarray | float:
     with np.errstate(invalid="ignore", divide="ignore"):
         z = np.where(t > 0, (g - gamma * t) / np.sqrt(t * gamma * (1.0 - gamma)), np.nan)
     return float(z) if z.ndim == 0 else z
+
+
+def weighted_binomial_p_value(weights, statistic: float, gamma: float) -> float:
+    """P[sum_j w_j B_j >= S] for independent B_j ~ Bernoulli(gamma) and positive integer weights w_j.
+
+    Null hypothesis: as for `binomial_p_value` (each distinct scored pair is green independently with
+    probability gamma); the weights must not depend on the key. The distribution is built exactly:
+    the pairs of each weight v form a binomial, scaled by v, and these are convolved (terms below
+    1e-40 are dropped, so the p-value is exact to about 1e-35). All weights 1 is the binomial test.
+    """
+    w = np.asarray(weights, dtype=np.int64).ravel()
+    if w.size == 0:
+        return 1.0
+    if w.min() < 1:
+        raise ValueError("weights must be positive integers")
+    values, counts = np.unique(w, return_counts=True)
+    pmf = np.ones(1)
+    for v, n in zip(values.tolist(), counts.tolist()):
+        terms = stats.binom.pmf(np.arange(n + 1), n, gamma)
+        keep = np.flatnonzero(terms > _NEGLIGIBLE)
+        out = np.zeros(pmf.size + v * n)
+        for k in keep.tolist():  # one shifted copy per likely binomial count (the tails are negligible)
+            out[v * k : v * k + pmf.size] += terms[k] * pmf
+        pmf = out
+    start = max(0, int(np.ceil(statistic - 1e-9)))
+    return float(min(1.0, pmf[start:].sum()))
 
 
 def gamma_p_value(total_score, num_scored) -> np.ndarray | float:

@@ -87,6 +87,7 @@ def check_radioactivity(
     contexts: Sequence[dict] | None = None,
     reader: Model | None = None,
     temperature: float = 0.7,
+    weight_cap: int | None = None,
 ) -> RadioactivityResult:
     """Test whether `suspect` was trained on `watermarked` harvest records ({prompt, token_ids}).
 
@@ -99,7 +100,8 @@ def check_radioactivity(
     there leans red: valid, but without power. `contexts` (records {prompt, token_ids} of text *not*
     watermarked with this key, e.g. other answers of the same model) are read instead, with every
     position kept: the windows and the text are then independent of the key, so the null is exact
-    without dropping anything.
+    without dropping anything. `weight_cap` (reading mode, KGW) weights each distinct tuple by how many
+    positions predicted it, capped (see `radioactivity`); None scores each tuple once, as the paper does.
 
     `reader` (generation mode): a local model with the watermark's tokenizer, usually the provider's own.
     The suspect's answers and prompts are then tokenized by it, so the suspect may use any tokenizer or
@@ -107,6 +109,8 @@ def check_radioactivity(
     `temperature` with a fixed seed per prompt (reproducible, and cached): greedy decoding of a small
     student repeats itself, and repeated tuples are scored once.
     """
+    if weight_cap is not None and mode != "reading":
+        raise InputError("count weighting (--weight-cap) applies to reading mode only")
     if reader is not None and mode != "generation":
         raise InputError("a reader tokenizer applies to generation mode only (reading mode needs the suspect's "
                          "own predictions in the watermark's vocabulary)")
@@ -124,7 +128,8 @@ def check_radioactivity(
                 raise InputError("no context records with token ids to read")
         texts, preds = reading_predictions(suspect, records, progress=progress)
         drop = contexts is None
-        run = lambda k: reading_mode_test(texts[:k], preds[:k], config, vocab, drop_text_matches=drop)  # noqa: E731
+        run = lambda k: reading_mode_test(texts[:k], preds[:k], config, vocab, drop_text_matches=drop,  # noqa: E731
+                                          weight_cap=weight_cap)
         read = np.cumsum([t.size for t in texts])
     elif mode == "generation":
         encode, limit = getattr(suspect, "encode_prompt", None), getattr(suspect, "max_length", None)
