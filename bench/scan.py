@@ -45,7 +45,7 @@ from distillwatch.lab.traffic_sim import labels_path, simulate_traffic
 from distillwatch.traffic import load_signatures, scan, score_population
 from distillwatch.traffic._duck import connect
 from distillwatch.traffic.alerts import alert_differences
-from distillwatch.traffic.scan import reference_from_signatures
+from distillwatch.traffic.scan import DEFAULT_MEMORY_LIMIT, reference_from_signatures
 
 OUT = ROOT / "bench" / "results" / "scan.json"
 HIST_BINS = 1024
@@ -164,6 +164,7 @@ def scan_engines(engines: list[str], log: Path, out: Path, rows: int, **kwargs) 
         results[engine] = res = scan([log], out / engine, engine=engine, progress=False, **kwargs)
         e2e = time.perf_counter() - t
         throughput[engine] = {"requests": rows, "seconds": round(e2e, 2), "requests_per_s": round(rows / e2e),
+                              "memory_limit": kwargs.get("memory_limit", DEFAULT_MEMORY_LIMIT) if engine == "duckdb" else None,
                               "map_seconds": res.summary["map_seconds"],
                               "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
         if engine == "spark":
@@ -195,9 +196,13 @@ def main() -> None:
                          "simulating one; the same log before and after a change gives comparable requests/s")
     ap.add_argument("--engine", choices=("duckdb", "spark", "both"), default="duckdb",
                     help="engine(s) of the timed scan; both: the same log on DuckDB and on Spark (local[2])")
+    ap.add_argument("--memory-limit", default=None,
+                    help="DuckDB memory limit of the timed scan (default: scan's, DEFAULT_MEMORY_LIMIT; 'none': DuckDB's own)")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     engines = ["duckdb", "spark"] if args.engine == "both" else [args.engine]
+    limit = {} if args.memory_limit is None else {
+        "memory_limit": None if args.memory_limit.lower() == "none" else args.memory_limit}
     result: dict = {"machine": platform.platform(), "cpus": os.cpu_count(), "args": {k: str(v) for k, v in vars(args).items()}}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -219,7 +224,7 @@ def main() -> None:
                                    "requests_per_s": round(rows / sim_s)}
             print(json.dumps(result["simulator"]), flush=True)
         if args.throughput_only:
-            results, throughput = scan_engines(engines, log, tmp / "out", rows, fpr=args.fpr)
+            results, throughput = scan_engines(engines, log, tmp / "out", rows, fpr=args.fpr, **limit)
             res = results[engines[0]]
             result["throughput"] = {**throughput[engines[0]], "engine": engines[0], "calibration": "self"}
             result["throughput_by_engine"] = throughput

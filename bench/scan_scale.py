@@ -65,6 +65,7 @@ def main() -> None:
                     "simulated here with 5,000 accounts, 7 days, seed 0")
     ap.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
     ap.add_argument("--work", type=Path, default=Path("/tmp/distillwatch-scan-scale"))
+    ap.add_argument("--memory-limit", default=None, help="passed to bench/scan.py (default: scan's own)")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
@@ -83,8 +84,9 @@ def main() -> None:
             write_log(args.base, rows, log)
             print(f"wrote {log} ({rows:,} rows, {time.perf_counter() - t:.0f} s)", flush=True)
         res = args.work / f"scan-{rows}.json"
+        limit = ["--memory-limit", args.memory_limit] if args.memory_limit else []
         subprocess.run([sys.executable, str(ROOT / "bench" / "scan.py"), "--throughput-only", "--log", str(log),
-                        "--out", str(res)], check=True, stdout=subprocess.DEVNULL)
+                        "--out", str(res), *limit], check=True, stdout=subprocess.DEVNULL)
         throughput = json.loads(res.read_text())["throughput"]
         tp = throughput.get("duckdb", throughput)
         runs.append({"requests": rows, "log_mb": round(log.stat().st_size / 2**20, 1), **tp})

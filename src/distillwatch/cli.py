@@ -297,6 +297,10 @@ def scan(
     fpr: float = typer.Option(0.001, "--fpr", min=1e-6, max=0.5, help="Benign false-positive rate to calibrate to."),
     reference: Optional[list[Path]] = typer.Option(
         None, "--reference", help="Benign history logs to calibrate on (default: the scanned population itself)."),
+    memory_limit: Optional[str] = typer.Option(
+        None, "--memory-limit", help="DuckDB engine: memory it may hold before spilling to a temporary "
+        "directory (e.g. 2GB, 500MB; default 4GB), so logs larger than RAM scan; 'none' for DuckDB's own "
+        "default (80% of RAM)."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ):
     """Find distillation campaigns in API traffic: per-request signatures, per-account and per-cluster
@@ -307,7 +311,9 @@ def scan(
     if engine not in ENGINES:
         raise InputError(f"unknown engine '{engine}'; one of: {', '.join(ENGINES)}")
     result = run_scan([str(p) for p in logs], out_dir, engine=engine, fpr=fpr,
-                      reference=[str(p) for p in reference] if reference else None, progress=True)
+                      reference=[str(p) for p in reference] if reference else None, progress=True,
+                      **({} if memory_limit is None else {"memory_limit": None if memory_limit.lower() == "none"
+                                                         else memory_limit}))
     if json_out:
         print(json.dumps(result.summary, default=str))
     else:

@@ -206,3 +206,24 @@ def test_read_log_many_files_share_one_quarantine(tmp_path):
     assert table.num_rows == 2 and report.rows_read == 4 and len(report.sources) == 2
     assert [(q["source"].rsplit("/", 1)[-1], q["line"]) for q in read_quarantine(tmp_path / "q.jsonl")] == [
         ("a.jsonl", 2), ("b.jsonl", 1)]
+
+
+def test_a_parquet_log_is_read_in_bounded_memory(tmp_path):
+    """Arrow memory while reading stays near one row group, not the whole file (one `iter_batches`
+    over a whole file kept what it decoded until the end: 50x a row group here)."""
+    from distillwatch.lab.traffic_sim import default_campaigns, simulate_traffic
+
+    log, _ = simulate_traffic(tmp_path / "sim.parquet", seed=1, campaigns=default_campaigns(0.15), accounts=600,
+                              days=2, volume=1.5)
+    table = pq.read_table(log)
+    path = tmp_path / "groups.parquet"
+    pq.write_table(table, path, row_group_size=table.num_rows // 20 + 1)
+    one_group = pq.ParquetFile(path).read_row_group(0).nbytes
+    n_rows = table.num_rows
+    del table
+    base, peak, rows = pa.total_allocated_bytes(), 0, 0
+    for batch in LogReader(path, quarantine=tmp_path / "q.jsonl"):
+        rows += batch.num_rows
+        peak = max(peak, pa.total_allocated_bytes() - base)
+    assert rows == n_rows > 10_000
+    assert peak < 10 * one_group, (peak, one_group)

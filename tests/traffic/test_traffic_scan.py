@@ -8,6 +8,8 @@ import json
 import math
 from collections import Counter
 
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -146,3 +148,27 @@ def test_benign_model_scores_are_explainable_and_weights_learnable(world):
     assert (w >= 0).all() and w[cot] == w.max()
     learnt = learn_weights(model, table, np.array([0, 1]))
     assert set(learnt) == {f.name for f in FEATURES} and min(learnt.values()) >= 0
+
+
+def test_a_memory_limit_changes_no_alert_and_its_spill_directory_is_removed(world, tmp_path, monkeypatch):
+    """DuckDB under a memory limit (spilling to a temporary directory; bench/scan_scale.py measures the
+    memory it saves at 10M requests) gives the same alerts. Below about 128MB DuckDB cannot run the
+    entity queries at all, whatever the log size (per-thread hash tables)."""
+    import tempfile
+
+    from distillwatch.errors import InputError
+    from distillwatch.traffic.engine import DuckEngine
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the spill directory goes here
+    limited = scan([world["log"]], tmp_path / "out", fpr=FPR, reference=world["reference"], progress=False,
+                   report=False, memory_limit="128MB")
+    assert [(a["entity_id"], a["score"]) for a in limited.alerts] == \
+        [(a["entity_id"], a["score"]) for a in world["result"].alerts]
+    assert not list(tmp_path.glob("distillwatch-spill-*"))  # removed on close
+    engine = DuckEngine(memory_limit="128MB")
+    setting, spill = engine.con.sql("SELECT current_setting('memory_limit'), current_setting('temp_directory')").fetchall()[0]
+    assert setting.startswith("122") and "distillwatch-spill-" in spill and Path(spill).is_dir()
+    engine.close()
+    assert not Path(spill).exists()
+    with pytest.raises(InputError, match="memory_limit"):
+        DuckEngine(memory_limit="lots")

@@ -25,10 +25,25 @@ def install_macros(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
+def connect(threads: int | None = None, *, memory_limit: str | None = None,
+            temp_directory: str | None = None) -> duckdb.DuckDBPyConnection:
     """A new in-memory connection with the session time zone fixed to UTC (naive timestamps are UTC)
-    and the Spark-named macros of the shared SQL installed."""
-    con = duckdb.connect(":memory:", config={"threads": threads} if threads else {})
+    and the Spark-named macros of the shared SQL installed.
+
+    `memory_limit` (e.g. ``"4GB"``) bounds DuckDB's buffer memory: tables and operator state beyond it
+    are spilled to files under `temp_directory`, so a log larger than RAM still scans (DuckDB's own
+    default is 80% of RAM, which a 10M-request scan nearly fills)."""
+    config: dict = {"threads": threads} if threads else {}
+    if memory_limit:
+        config["memory_limit"] = memory_limit
+    if temp_directory:
+        config["temp_directory"] = temp_directory
+    try:
+        con = duckdb.connect(":memory:", config=config)
+    except duckdb.Error as exc:
+        from ..errors import InputError
+
+        raise InputError(f"DuckDB refused the settings {config}: {exc}") from exc
     con.execute("SET TimeZone = 'UTC'")
     return install_macros(con)
 

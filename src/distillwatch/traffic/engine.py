@@ -28,6 +28,8 @@ connection (`as_engine` wraps it).
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -46,7 +48,8 @@ __all__ = ["ENGINES", "MAP_SLICE_ROWS", "MAP_THREADS", "PROMPT_COLUMNS", "DuckEn
 ENGINES = ("duckdb", "spark")
 MAP_THREADS = 8  # most worker threads of the DuckDB engine's map (`map_batches`)
 MAP_SLICE_ROWS = 16_384  # rows per map task: finer than a log batch, so the threads start early and end together
-PROMPT_COLUMNS = ("request_id", "prompt_text", "sample_key")  # the alert prompt sample table
+PROMPT_SCHEMA = pa.schema([("request_id", pa.string()), ("prompt_text", pa.string()), ("sample_key", pa.int64())])
+PROMPT_COLUMNS = tuple(PROMPT_SCHEMA.names)  # the alert prompt sample table
 
 
 @runtime_checkable
@@ -77,37 +80,56 @@ class SqlEngine(Protocol):
 
 
 class DuckEngine:
-    """The in-process engine: a DuckDB connection (`traffic._duck.connect`, or one given)."""
+    """The in-process engine: a DuckDB connection (`traffic._duck.connect`, or one given).
+
+    `memory_limit` (e.g. ``"4GB"``; None: DuckDB's default, 80% of RAM) bounds what DuckDB holds in
+    memory; the signatures table and large aggregates spill beyond it to a temporary directory (under
+    `spill_dir`, else the system's), removed on `close`."""
 
     name = "duckdb"
 
-    def __init__(self, con: duckdb.DuckDBPyConnection | None = None):
-        self.con = install_macros(con) if con is not None else connect()
+    def __init__(self, con: duckdb.DuckDBPyConnection | None = None, *, memory_limit: str | None = None,
+                 spill_dir: str | os.PathLike | None = None):
+        self._spill: str | None = None
+        if con is not None:
+            self.con = install_macros(con)
+            return
+        if memory_limit:
+            self._spill = tempfile.mkdtemp(prefix="distillwatch-spill-", dir=spill_dir)
+        self.con = connect(memory_limit=memory_limit, temp_directory=self._spill)
 
     def map_requests(self, log_batches: Iterable[pa.RecordBatch], *, table: str = "signatures",
                      prompts: str | None = "dw_prompts") -> None:
         """Stream the batches through `compute_signatures` (`map_batches`: a worker thread per CPU) into
-        DuckDB, a few batches in memory at a time."""
-        samples: list[pa.Table] = []
+        DuckDB, a few batches in memory at a time; the alert prompt samples go to a temporary Parquet
+        file as they come, then into the table `prompts`."""
+        import pyarrow.parquet as pq
+
+        work = tempfile.mkdtemp(prefix="distillwatch-prompts-", dir=self._spill)
+        sample_file = os.path.join(work, "prompts.parquet")
+        writer = pq.ParquetWriter(sample_file, PROMPT_SCHEMA) if prompts else None
 
         def mapped():
             for sig, kept in map_batches(log_batches, prompts=bool(prompts)):
-                if kept is not None:
-                    samples.append(kept)
+                if writer is not None and kept.num_rows:
+                    writer.write_table(kept)
                 yield sig
 
-        self.register("dw_signature_stream", pa.RecordBatchReader.from_batches(SIGNATURE_SCHEMA, mapped()))
         try:
-            self.con.execute(f"CREATE OR REPLACE TABLE {quote_ident(table)} AS SELECT * FROM dw_signature_stream")
-        finally:
-            self.unregister("dw_signature_stream")
-        if prompts:
-            empty = pa.schema([("request_id", pa.string()), ("prompt_text", pa.string()), ("sample_key", pa.int64())])
-            self.register("dw_prompt_rows", pa.concat_tables(samples) if samples else empty.empty_table())
+            self.register("dw_signature_stream", pa.RecordBatchReader.from_batches(SIGNATURE_SCHEMA, mapped()))
             try:
-                self.con.execute(f"CREATE OR REPLACE TABLE {quote_ident(prompts)} AS SELECT * FROM dw_prompt_rows")
+                self.con.execute(f"CREATE OR REPLACE TABLE {quote_ident(table)} AS SELECT * FROM dw_signature_stream")
             finally:
-                self.unregister("dw_prompt_rows")
+                self.unregister("dw_signature_stream")
+            if writer is not None:
+                writer.close()
+                writer = None
+                path = sample_file.replace("'", "''")
+                self.con.execute(f"CREATE OR REPLACE TABLE {quote_ident(prompts)} AS SELECT * FROM read_parquet('{path}')")
+        finally:
+            if writer is not None:
+                writer.close()
+            shutil.rmtree(work, ignore_errors=True)
 
     def register(self, name: str, table: pa.Table | pa.RecordBatchReader) -> None:
         self.con.register(name, table)
@@ -123,6 +145,8 @@ class DuckEngine:
 
     def close(self) -> None:
         self.con.close()
+        if self._spill:
+            shutil.rmtree(self._spill, ignore_errors=True)
 
 
 def _map_one(batch: pa.RecordBatch, prompts: bool) -> tuple[pa.RecordBatch, pa.Table | None]:
@@ -132,7 +156,7 @@ def _map_one(batch: pa.RecordBatch, prompts: bool) -> tuple[pa.RecordBatch, pa.T
     s = prompt_sample(batch, sig)
     kept = pc.is_valid(s.column("sample_prompt"))
     return sig, pa.table([batch.column("request_id"), s.column("sample_prompt"), s.column("sample_key")],
-                         names=list(PROMPT_COLUMNS)).filter(kept)
+                         schema=PROMPT_SCHEMA).filter(kept)
 
 
 def map_batches(log_batches: Iterable[pa.RecordBatch], *, prompts: bool = True,

@@ -52,7 +52,8 @@ class IngestError(Exception):
 
 @dataclass(frozen=True)
 class IngestOptions:
-    """Reader limits. Memory stays around `block_bytes` + `max_line_bytes` + one batch of `batch_rows`."""
+    """Reader limits. Memory stays around `block_bytes` + `max_line_bytes` + one batch of `batch_rows`
+    (Parquet: one row group)."""
 
     batch_rows: int = 65_536
     block_bytes: int = 16 << 20
@@ -231,10 +232,13 @@ class LogReader:
         except (pa.ArrowInvalid, OSError) as e:
             raise IngestError(f"{self.path}: not a readable Parquet file: {e}") from e
         row = 1
-        for batch in pf.iter_batches(batch_size=o.batch_rows):
-            yield normalize_columns(pa.Table.from_batches([batch]), first_row=row, source=self.source,
-                                    max_prompt_chars=o.max_prompt_chars, con=con)
-            row += batch.num_rows
+        # One reader per row group: a single `iter_batches` over the whole file keeps what it decoded
+        # until the end (Arrow memory grew by the file's decoded size: 0.8 GB at 1M requests).
+        for group in range(pf.num_row_groups):
+            for batch in pf.iter_batches(batch_size=o.batch_rows, row_groups=[group]):
+                yield normalize_columns(pa.Table.from_batches([batch]), first_row=row, source=self.source,
+                                        max_prompt_chars=o.max_prompt_chars, con=con)
+                row += batch.num_rows
 
 
 def read_log(paths: str | os.PathLike | Iterable[str | os.PathLike], format: str | None = None, *,

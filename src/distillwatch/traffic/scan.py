@@ -42,8 +42,10 @@ from .linking import LinkOptions, link_accounts
 from .quarantine import IngestReport, QuarantineWriter
 from .scoring import FEATURES, BenignModel, tail_threshold
 
-__all__ = ["ENGINES", "Reference", "ScanResult", "fit_reference", "load_signatures", "population_alerts",
-           "reference_from_signatures", "scan", "score_population"]
+__all__ = ["DEFAULT_MEMORY_LIMIT", "ENGINES", "Reference", "ScanResult", "fit_reference", "load_signatures",
+           "population_alerts", "reference_from_signatures", "scan", "score_population"]
+
+DEFAULT_MEMORY_LIMIT = "4GB"  # DuckDB's buffer memory in `scan`; beyond it, tables spill to disk
 
 
 
@@ -188,20 +190,21 @@ def scan(logs: Sequence[str | os.PathLike] | str | os.PathLike, out_dir: str | o
          engine: str | SqlEngine = "duckdb", fpr: float = 0.001,
          reference: Reference | Sequence[str | os.PathLike] | None = None, weights: dict[str, float] | None = None,
          link_options: LinkOptions | None = None, n_sample_prompts: int = 3, progress: bool = True,
-         report: bool = True) -> ScanResult:
+         report: bool = True, memory_limit: str | None = DEFAULT_MEMORY_LIMIT) -> ScanResult:
     """Scan request logs for harvesting accounts and clusters; write alerts, summary and report to `out_dir`.
 
     `reference`: benign history (log paths, or a fitted `Reference`) for calibration; None calibrates on
     the scanned population itself. `fpr`: the benign false-positive rate to calibrate to. `engine`: one of
     `ENGINES` (``"spark"`` needs the ``spark`` extra and Java 17+), or an open engine or DuckDB connection
     (left open). ``seconds`` in the summary runs from ingest to alerts; starting the engine (a Spark
-    session) is ``engine_start_seconds``.
+    session) is ``engine_start_seconds``. `memory_limit`: what DuckDB may hold in memory before it spills
+    to a temporary directory (a DuckDB size such as ``"4GB"``; None: DuckDB's default, 80% of RAM).
     """
     if isinstance(logs, (str, os.PathLike)):
         logs = [logs]
     out = Path(out_dir)
     t_start = time.perf_counter()
-    con = open_engine(engine)
+    con = open_engine(engine, **({"memory_limit": memory_limit} if engine == "duckdb" else {}))
     engine_name, t_start = con.name, time.perf_counter() - t_start
     try:
         out.mkdir(parents=True, exist_ok=True)
