@@ -46,13 +46,22 @@ def test_generation_is_reproducible_and_teacher_forcing_agrees_with_it(smollm2):
     assert with_logprobs.token_ids == a.token_ids[:5]
 
 
-def test_watermarked_generation_is_detected_and_plain_generation_is_not(smollm2):
+def test_served_answers_are_watermarked_and_plain_generation_is_not(smollm2):
+    """`serve --model llamacpp/... --watermark ...`: the server's answers carry the watermark."""
+    import openai
+
+    from distillwatch.gateway import BackgroundServer, build_app
+
     processor = make_logits_processor(CONFIG, smollm2.vocab_size)
-    requests = [GenerateRequest(_chat(p), max_tokens=80, temperature=0.7, seed=i) for i, p in enumerate(PROMPTS)]
-    marked = smollm2.generate(requests, logits_processor=processor)
-    plain = smollm2.generate(requests)
+    with BackgroundServer(build_app(smollm2, served_name="smol", logits_processor=processor)) as srv:
+        client = openai.OpenAI(base_url=srv.base_url, api_key="unused", max_retries=0)
+        marked = [client.chat.completions.create(model="smol", messages=_chat(p), max_tokens=64, temperature=0.7,
+                                                 seed=i, extra_body={"return_token_ids": True})
+                  .choices[0].model_extra["token_ids"] for i, p in enumerate(PROMPTS)]
+    plain = smollm2.generate([GenerateRequest(_chat(p), max_tokens=64, temperature=0.7, seed=i)
+                              for i, p in enumerate(PROMPTS)])
     detector = WatermarkDetector(CONFIG, smollm2.vocab_size)
-    p_marked = [detector.detect(a.token_ids).p_value for a in marked]
+    p_marked = [detector.detect(ids).p_value for ids in marked]
     p_plain = [detector.detect(a.token_ids).p_value for a in plain]
     assert np.median(p_marked) < 1e-4, p_marked
     assert min(p_plain) > 1e-3, p_plain
