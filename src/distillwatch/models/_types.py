@@ -18,6 +18,8 @@ __all__ = [
     "LogitsProcessor",
     "Model",
     "is_chat",
+    "chat_messages",
+    "plain_chat_text",
 ]
 
 ChatMessage = dict  # {"role": ..., "content": ...}, as in the OpenAI API
@@ -179,6 +181,26 @@ class Model(Protocol):
     ) -> list[Completion]: ...
 
     def score(self, items: Sequence[ScoreItem], *, progress: bool = False) -> list[TokenScores]: ...
+
+
+_FALLBACK_ROLES = {"system": "System", "user": "User", "assistant": "Assistant"}
+
+
+def chat_messages(prompt: Prompt) -> list[dict]:
+    """The prompt's chat messages as plain dicts, each checked to have a role and a content."""
+    from ..errors import InputError
+
+    messages = [dict(m) for m in prompt]
+    for m in messages:
+        if "role" not in m or "content" not in m:
+            raise InputError(f"a chat message needs 'role' and 'content', got {sorted(m)}")
+    return messages
+
+
+def plain_chat_text(messages: Sequence[ChatMessage]) -> str:
+    """Chat messages as `Role: text` paragraphs ending in `Assistant:`, for a model with no chat template."""
+    lines = [f"{_FALLBACK_ROLES.get(m['role'], m['role'].title())}: {m['content']}" for m in messages]
+    return "\n\n".join(lines) + "\n\nAssistant:"
 
 
 def context_room(model: Any, prompt: Prompt) -> int | None:

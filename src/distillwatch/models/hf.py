@@ -25,7 +25,9 @@ from ._types import (
     Prompt,
     ScoreItem,
     TokenScores,
+    chat_messages,
     is_chat,
+    plain_chat_text,
 )
 from .hf_decode import DecodeBatch
 
@@ -34,8 +36,6 @@ __all__ = ["HFModel", "TokenCallback", "weights_fingerprint"]
 # Called once per decoding step with (request tag, new token id) for the rows that produced a token;
 # `generate_stream` tags each request with its index.
 TokenCallback = Callable[[list[tuple[Any, int]]], None]
-
-_FALLBACK_ROLES = {"system": "System", "user": "User", "assistant": "Assistant"}
 
 
 def weights_fingerprint(path: Path) -> str:
@@ -123,18 +123,13 @@ class HFModel(BaseModel):
         `Role: text` layout when the tokenizer has none), plain text with the tokenizer's specials."""
         if not is_chat(prompt):
             return list(self.tokenizer(prompt, add_special_tokens=True).input_ids)
-        messages = [dict(m) for m in prompt]
-        for m in messages:
-            if "role" not in m or "content" not in m:
-                raise InputError(f"a chat message needs 'role' and 'content', got {sorted(m)}")
+        messages = chat_messages(prompt)
         if self.tokenizer.chat_template:
             text = self.tokenizer.apply_chat_template(
                 messages, add_generation_prompt=True, tokenize=False
             )
             return list(self.tokenizer(text, add_special_tokens=False).input_ids)
-        lines = [f"{_FALLBACK_ROLES.get(m['role'], m['role'].title())}: {m['content']}" for m in messages]
-        text = "\n\n".join(lines) + "\n\nAssistant:"
-        return list(self.tokenizer(text, add_special_tokens=True).input_ids)
+        return list(self.tokenizer(plain_chat_text(messages), add_special_tokens=True).input_ids)
 
     def _check_length(self, n: int, what: str) -> None:
         if n > self.max_length:

@@ -29,15 +29,12 @@ from ..paths import models_cache_dir
 from ..progress import progress_bar
 from ._base import BaseModel
 from ._cache import ResponseCache
-from ._types import Completion, GenerateRequest, LogitsProcessor, Prompt, ScoreItem, TokenScores, is_chat
+from ._types import (Completion, GenerateRequest, LogitsProcessor, Prompt, ScoreItem, TokenScores, chat_messages,
+                     is_chat, plain_chat_text)
 
 __all__ = ["LlamaCppModel", "resolve_gguf"]
 
 _INSTALL = "pip install 'distillwatch[hf,llamacpp]' (llama-cpp-python builds from source in about ten minutes)"
-_FALLBACK_TEMPLATE = (
-    "{% for m in messages %}{{ m['role'] | capitalize }}: {{ m['content'] }}\n\n{% endfor %}"
-    "{% if add_generation_prompt %}Assistant:{% endif %}"
-)
 
 
 def resolve_gguf(spec: str) -> tuple[Path, str | None, tuple[str, ...]]:
@@ -96,7 +93,7 @@ class LlamaCppModel(BaseModel):
         self.vocab_size = int(self.llm.n_vocab())
         self.max_length = int(self.llm.n_ctx())
         meta = self.llm.metadata or {}
-        self._template = chat_template or meta.get("tokenizer.chat_template") or _FALLBACK_TEMPLATE
+        self._template = chat_template or meta.get("tokenizer.chat_template")  # None: plain_chat_text
         self._bos = self._piece(self.llm.token_bos())
         self._eos_text = self._piece(self.llm.token_eos())
         self.eos_ids = {int(self.llm.token_eos())}
@@ -116,15 +113,15 @@ class LlamaCppModel(BaseModel):
         return list(self.llm.tokenize(text.encode(), add_bos=False, special=False))
 
     def encode_prompt(self, prompt: Prompt) -> list[int]:
-        """Chat messages through the GGUF's chat template; plain text with a leading BOS."""
+        """Chat messages through the GGUF's chat template (else `Role: text` paragraphs); plain text with a
+        leading BOS."""
         if not is_chat(prompt):
             return list(self.llm.tokenize(prompt.encode(), add_bos=True, special=False))
+        messages = chat_messages(prompt)
+        if not self._template:
+            return list(self.llm.tokenize(plain_chat_text(messages).encode(), add_bos=True, special=False))
         import jinja2.sandbox
 
-        messages = [dict(m) for m in prompt]
-        for m in messages:
-            if "role" not in m or "content" not in m:
-                raise InputError(f"a chat message needs 'role' and 'content', got {sorted(m)}")
         env = jinja2.sandbox.ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
         text = env.from_string(self._template).render(
             messages=messages, add_generation_prompt=True, bos_token=self._bos, eos_token=self._eos_text)
