@@ -201,8 +201,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     engines = ["duckdb", "spark"] if args.engine == "both" else [args.engine]
-    limit = {} if args.memory_limit is None else {
-        "memory_limit": None if args.memory_limit.lower() == "none" else args.memory_limit}
+    limit = {} if args.memory_limit is None else {"memory_limit": args.memory_limit}
     result: dict = {"machine": platform.platform(), "cpus": os.cpu_count(), "args": {k: str(v) for k, v in vars(args).items()}}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

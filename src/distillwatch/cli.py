@@ -312,8 +312,7 @@ def scan(
         raise InputError(f"unknown engine '{engine}'; one of: {', '.join(ENGINES)}")
     result = run_scan([str(p) for p in logs], out_dir, engine=engine, fpr=fpr,
                       reference=[str(p) for p in reference] if reference else None, progress=True,
-                      **({} if memory_limit is None else {"memory_limit": None if memory_limit.lower() == "none"
-                                                         else memory_limit}))
+                      **({} if memory_limit is None else {"memory_limit": memory_limit}))
     if json_out:
         print(json.dumps(result.summary, default=str))
     else:

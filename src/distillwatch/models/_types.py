@@ -6,7 +6,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence, Union, runtime_checkable
+from typing import Any, Callable, Protocol, Sequence, Union, runtime_checkable
 
 __all__ = [
     "ChatMessage",
@@ -20,6 +20,8 @@ __all__ = [
     "is_chat",
     "chat_messages",
     "plain_chat_text",
+    "cut_at_stop",
+    "split_score_item",
 ]
 
 ChatMessage = dict  # {"role": ..., "content": ...}, as in the OpenAI API
@@ -201,6 +203,34 @@ def plain_chat_text(messages: Sequence[ChatMessage]) -> str:
     """Chat messages as `Role: text` paragraphs ending in `Assistant:`, for a model with no chat template."""
     lines = [f"{_FALLBACK_ROLES.get(m['role'], m['role'].title())}: {m['content']}" for m in messages]
     return "\n\n".join(lines) + "\n\nAssistant:"
+
+
+def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
+    """`text` cut before the first occurrence of each stop string in turn, and whether any was found."""
+    found = False
+    for stop in stops:
+        cut = text.find(stop)
+        if cut >= 0:
+            text, found = text[:cut], True
+    return text, found
+
+
+def split_score_item(item: ScoreItem, encode_prompt: Callable[[Prompt], list[int]],
+                     encode_text: Callable[[str], list[int]],
+                     encode_document: Callable[[str], list[int]]) -> tuple[list[int], list[int]]:
+    """(context ids, scored ids) of a `score` item, with the backend's encoders: a (prompt, continuation)
+    pair scores the continuation (text without special tokens, or ids) after the encoded prompt; a
+    plain text (encoded with the tokenizer's specials) or a list of ids scores every token but the first."""
+    from ..errors import InputError
+
+    if isinstance(item, tuple):
+        prompt, continuation = item
+        target = encode_text(continuation) if isinstance(continuation, str) else [int(t) for t in continuation]
+        return list(encode_prompt(prompt)), list(target)
+    ids = list(encode_document(item)) if isinstance(item, str) else [int(t) for t in item]
+    if len(ids) < 2:
+        raise InputError("a text to score needs at least two tokens")
+    return ids[:1], ids[1:]
 
 
 def context_room(model: Any, prompt: Prompt) -> int | None:

@@ -28,6 +28,7 @@ from ._types import (
     chat_messages,
     is_chat,
     plain_chat_text,
+    split_score_item,
 )
 from .hf_decode import DecodeBatch
 
@@ -208,21 +209,8 @@ class HFModel(BaseModel):
 
     # -- scoring --------------------------------------------------------------------------------
     def _encode_score_item(self, item: ScoreItem) -> tuple[list[int], list[int]]:
-        if isinstance(item, tuple):
-            prompt, continuation = item
-            context = self.encode_prompt(prompt)
-            if isinstance(continuation, str):
-                target = list(self.tokenizer(continuation, add_special_tokens=False).input_ids)
-            else:
-                target = [int(t) for t in continuation]
-            return context, target
-        if isinstance(item, str):
-            ids = list(self.tokenizer(item, add_special_tokens=True).input_ids)
-        else:
-            ids = [int(t) for t in item]
-        if len(ids) < 2:
-            raise InputError("a text to score needs at least two tokens")
-        return ids[:1], ids[1:]
+        return split_score_item(item, self.encode_prompt, self.encode_text,
+                                lambda text: self.tokenizer(text, add_special_tokens=True).input_ids)
 
     def _score(self, items: list[ScoreItem], progress: bool) -> list[TokenScores]:
         import torch

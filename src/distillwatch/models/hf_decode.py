@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 
 from ._sampling import choose_next_tokens
-from ._types import Completion, GenerateRequest, LogitsProcessor
+from ._types import Completion, GenerateRequest, LogitsProcessor, cut_at_stop
 
 if TYPE_CHECKING:  # pragma: no cover
     from .hf import HFModel
@@ -88,8 +88,6 @@ class DecodeBatch:
             prompts: Sequence[list[int]] | None = None) -> list[tuple[Any, Completion]]:
         """Prefill `requests` (`prompts`: their token ids, when already encoded) and make them rows of the
         batch; returns those with nothing to generate."""
-        import torch
-
         hf = self.hf
         prompts = list(prompts) if prompts is not None else [hf.encode_prompt(r.prompt) for r in requests]
         for r, ids in zip(requests, prompts):
@@ -255,11 +253,8 @@ class DecodeBatch:
         request, n = row.request, int(s["lengths"][i])
         ids = s["generated"][i, :n].tolist()
         text = hf.tokenizer.decode(ids, skip_special_tokens=True)
-        finish = row.finish_reason
-        for stop in request.stop:
-            cut = text.find(stop)
-            if cut >= 0:
-                text, finish = text[:cut], "stop"
+        text, stopped = cut_at_stop(text, request.stop)
+        finish = "stop" if stopped else row.finish_reason
         completion = Completion(text=text, token_ids=ids, finish_reason=finish, prompt_tokens=row.prompt_tokens)
         if request.logprobs or request.top_logprobs:
             completion.logprobs = s["logprobs"][i, :n].tolist()

@@ -30,7 +30,7 @@ from ..progress import progress_bar
 from ._base import BaseModel
 from ._cache import ResponseCache
 from ._types import (Completion, GenerateRequest, LogitsProcessor, Prompt, ScoreItem, TokenScores, chat_messages,
-                     is_chat, plain_chat_text)
+                     cut_at_stop, is_chat, plain_chat_text, split_score_item)
 
 __all__ = ["LlamaCppModel", "resolve_gguf"]
 
@@ -52,6 +52,13 @@ def resolve_gguf(spec: str) -> tuple[Path, str | None, tuple[str, ...]]:
             f"'{spec}' is neither a bundled model ({', '.join(BUNDLED)}) nor a GGUF file"
         )
     return path, None, ()
+
+
+def _log_softmax(logits) -> np.ndarray:
+    """Log-probabilities over the last axis, in float64."""
+    z = np.asarray(logits, dtype=np.float64)
+    top = z.max(axis=-1, keepdims=True)
+    return z - (top + np.log(np.exp(z - top).sum(axis=-1, keepdims=True)))
 
 
 def _fingerprint(path: Path) -> str:
@@ -180,9 +187,7 @@ class LlamaCppModel(BaseModel):
         for step in range(r.max_tokens):
             logits = self._logits()
             if r.logprobs or r.top_logprobs:
-                z = logits.astype(np.float64)
-                lse = z.max() + np.log(np.exp(z - z.max()).sum())
-                log_p = z - lse
+                log_p = _log_softmax(logits)
             if processor is not None:
                 seq = np.asarray(prompt + generated, dtype=np.int64)[None, :]
                 logits = np.asarray(processor(seq, logits[None, :]), dtype=np.float32)[0]
@@ -194,18 +199,16 @@ class LlamaCppModel(BaseModel):
             if r.logprobs or r.top_logprobs:
                 logprobs.append(float(log_p[token]))
                 if r.top_logprobs:
-                    best = np.argsort(-log_p, kind="stable")[: r.top_logprobs]
+                    best = np.argpartition(-log_p, r.top_logprobs - 1)[: r.top_logprobs]
+                    best = best[np.argsort(-log_p[best], kind="stable")]
                     tops.append((best, log_p[best]))
             if r.stop and any(s in self.decode(generated[-64:]) for s in r.stop):
                 finish = "stop"
                 break
             if step + 1 < r.max_tokens:
                 self.llm.eval([token])
-        text = self.decode(generated)
-        for stop in r.stop:
-            cut = text.find(stop)
-            if cut >= 0:
-                text, finish = text[:cut], "stop"
+        text, stopped = cut_at_stop(self.decode(generated), r.stop)
+        finish = "stop" if stopped else finish
         completion = Completion(text=text, token_ids=generated, finish_reason=finish, prompt_tokens=len(prompt),
                                 latency_s=time.perf_counter() - t0)
         if r.logprobs or r.top_logprobs:
@@ -226,22 +229,12 @@ class LlamaCppModel(BaseModel):
                 context, target = self._score_item(item)
                 self._check_length(len(context) + len(target), "text to score")
                 self._evaluate(context + target)
-                z = np.asarray(self.llm.scores[len(context) - 1 : len(context) + len(target) - 1], dtype=np.float64)
-                top = z.max(axis=1, keepdims=True)
-                lse = (top + np.log(np.exp(z - top).sum(axis=1, keepdims=True)))[:, 0]
-                picked = z[np.arange(len(target)), target] - lse
-                results.append(TokenScores(token_ids=target, logprobs=picked.tolist(),
-                                           top_ids=z.argmax(axis=1).tolist(), context_ids=context))
+                log_p = _log_softmax(self.llm.scores[len(context) - 1 : len(context) + len(target) - 1])
+                results.append(TokenScores(token_ids=target, logprobs=log_p[np.arange(len(target)), target].tolist(),
+                                           top_ids=log_p.argmax(axis=1).tolist(), context_ids=context))
                 advance(1)
         return results
 
     def _score_item(self, item: ScoreItem) -> tuple[list[int], list[int]]:
-        if isinstance(item, tuple):
-            prompt, continuation = item
-            context = self.encode_prompt(prompt)
-            target = self.encode_text(continuation) if isinstance(continuation, str) else [int(t) for t in continuation]
-            return context, target
-        ids = self.llm.tokenize(item.encode(), add_bos=True) if isinstance(item, str) else [int(t) for t in item]
-        if len(ids) < 2:
-            raise InputError("a text to score needs at least two tokens")
-        return list(ids[:1]), list(ids[1:])
+        return split_score_item(item, self.encode_prompt, self.encode_text,
+                                lambda text: self.llm.tokenize(text.encode(), add_bos=True))

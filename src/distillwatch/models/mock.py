@@ -16,7 +16,7 @@ import numpy as np
 
 from ._base import BaseModel
 from ._cache import ResponseCache
-from ._types import Completion, GenerateRequest, LogitsProcessor, ScoreItem, TokenScores
+from ._types import Completion, GenerateRequest, LogitsProcessor, ScoreItem, TokenScores, cut_at_stop
 
 __all__ = ["MockModel", "MOCK_VOCAB"]
 
@@ -68,11 +68,8 @@ class MockModel(BaseModel):
         for r in requests:
             ids = self._answer(r)
             text = self.reply if self.reply is not None else " ".join(MOCK_VOCAB[i] for i in ids)
-            finish = "length" if len(ids) >= r.max_tokens and self.reply is None else "stop"
-            for s in r.stop:
-                cut = text.find(s)
-                if cut >= 0:
-                    text, finish = text[:cut], "stop"
+            text, stopped = cut_at_stop(text, r.stop)
+            finish = "length" if len(ids) >= r.max_tokens and self.reply is None and not stopped else "stop"
             c = Completion(text=text, token_ids=ids, finish_reason=finish,
                            prompt_tokens=len(str(r.prompt).split()))
             if r.logprobs or r.top_logprobs:

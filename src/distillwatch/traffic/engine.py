@@ -82,9 +82,9 @@ class SqlEngine(Protocol):
 class DuckEngine:
     """The in-process engine: a DuckDB connection (`traffic._duck.connect`, or one given).
 
-    `memory_limit` (e.g. ``"4GB"``; None: DuckDB's default, 80% of RAM) bounds what DuckDB holds in
-    memory; the signatures table and large aggregates spill beyond it to a temporary directory (under
-    `spill_dir`, else the system's), removed on `close`."""
+    `memory_limit` (e.g. ``"4GB"``; None or ``"none"``: DuckDB's default, 80% of RAM) bounds what DuckDB
+    holds in memory; the signatures table and large aggregates spill beyond it to a temporary directory
+    (under `spill_dir`, else the system's), removed on `close`."""
 
     name = "duckdb"
 
@@ -94,6 +94,8 @@ class DuckEngine:
         if con is not None:
             self.con = install_macros(con)
             return
+        if memory_limit is not None and memory_limit.strip().lower() == "none":
+            memory_limit = None
         if memory_limit:
             self._spill = tempfile.mkdtemp(prefix="distillwatch-spill-", dir=spill_dir)
         self.con = connect(memory_limit=memory_limit, temp_directory=self._spill)
@@ -105,9 +107,9 @@ class DuckEngine:
         file as they come, then into the table `prompts`."""
         import pyarrow.parquet as pq
 
-        work = tempfile.mkdtemp(prefix="distillwatch-prompts-", dir=self._spill)
-        sample_file = os.path.join(work, "prompts.parquet")
-        writer = pq.ParquetWriter(sample_file, PROMPT_SCHEMA) if prompts else None
+        work = tempfile.mkdtemp(prefix="distillwatch-prompts-", dir=self._spill) if prompts else None
+        sample_file = os.path.join(work, "prompts.parquet") if work else ""
+        writer = pq.ParquetWriter(sample_file, PROMPT_SCHEMA) if work else None
 
         def mapped():
             for sig, kept in map_batches(log_batches, prompts=bool(prompts)):
@@ -129,7 +131,8 @@ class DuckEngine:
         finally:
             if writer is not None:
                 writer.close()
-            shutil.rmtree(work, ignore_errors=True)
+            if work:
+                shutil.rmtree(work, ignore_errors=True)
 
     def register(self, name: str, table: pa.Table | pa.RecordBatchReader) -> None:
         self.con.register(name, table)

@@ -198,7 +198,7 @@ def scan(logs: Sequence[str | os.PathLike] | str | os.PathLike, out_dir: str | o
     `ENGINES` (``"spark"`` needs the ``spark`` extra and Java 17+), or an open engine or DuckDB connection
     (left open). ``seconds`` in the summary runs from ingest to alerts; starting the engine (a Spark
     session) is ``engine_start_seconds``. `memory_limit`: what DuckDB may hold in memory before it spills
-    to a temporary directory (a DuckDB size such as ``"4GB"``; None: DuckDB's default, 80% of RAM).
+    to a temporary directory (a DuckDB size such as ``"4GB"``; None or ``"none"``: DuckDB's default, 80% of RAM).
     """
     if isinstance(logs, (str, os.PathLike)):
         logs = [logs]
