@@ -37,7 +37,12 @@ $(STAMP): pyproject.toml requirements-models.txt
 demo: $(STAMP)
 	$(BIN)/distillwatch demo
 
+# numba's on-disk cache does not notice edits to a helper that a kernel inlines from another module:
+# compiled kernels are rebuilt for every test run (about 10 s)
+NUMBA_CACHE = find src -name '*.nbi' -delete -o -name '*.nbc' -delete
+
 test: $(STAMP) browser java
+	$(NUMBA_CACHE)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
@@ -46,3 +51,4 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info
+	$(NUMBA_CACHE)

@@ -6,8 +6,8 @@
     3
 
 KGW green lists are bit-identical to the reference implementation (jwkirchenbauer/lm-watermarking)
-on a CPU generator, computed by a NumPy MT19937 / randperm kernel batched over contexts; torch is
-needed only by the logits processors.
+on a CPU generator, computed by compiled (numba) MT19937 / randperm kernels in parallel over
+contexts; torch is needed only by the logits processors.
 """
 
 from .command import detect_tokens_command

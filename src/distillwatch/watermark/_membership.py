@@ -4,142 +4,116 @@ This is the detection hot path: a KGW token is green iff it is among the first i
 entries of the permutation its context seeds (see `._randperm` for the shuffle). No permutation is
 built. One token is followed: t sits at position p (initially t) until a step i < p picks it
 (w_i == p: t is fixed in slot i) or until step p moves it to w_p. It is in the prefix iff it is
-fixed at a step before k. The k draws of each distinct seed are streamed in blocks of 624 and each
-block costs one comparison per query layer, so the work is about k draws per distinct seed; queries
-whose fate is settled drop out, and generators with no query left stop drawing.
+fixed at a step before k.
+
+A compiled kernel runs one generator per distinct seed, in parallel over seeds (generators are
+seeded 16 at a time, side by side). The k draws come in blocks of 624. While at most two of a
+seed's tokens are open, a block costs one vectorized divisibility count per token
+(`count_steps_into`: does any step of the block move it?) and usually that is all; otherwise, and
+in the rare block that moves a token, the block's targets are formed once and scanned per token.
+A seed stops drawing once all its tokens are settled, so the work is at most k draws per distinct
+seed.
+
+Compiled code is cached on disk (numba `cache=True`); numba does not notice edits to a helper that
+a kernel inlines from another module, so `make test` clears the cache.
 """
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
+from numba import njit, prange, uint32
 
-from ._mt19937 import MT19937Batch, initial_state
-from ._randperm import BLOCK, check_n, step_columns
+from ._mt19937 import PARALLEL_KERNEL_LOCK, STATE_WORDS, seed_low32, seed_states, twist
+from ._randperm import check_n, count_steps_into, divisibility_magic, reciprocals, step_targets
 
 __all__ = ["in_prefix"]
 
-_SEED_BATCH = 16384  # generators seeded together (the seeding recurrence is 624 sequential steps)
+_SEEDED_TOGETHER = 16  # generators seeded side by side (SIMD lanes) before each runs alone
+_FEW_OPEN = 2  # up to this many open queries, a divisibility count per query beats forming targets
 
 
-class _HitFinder:
-    """Which active queries see their token's current position among this block's targets.
+@njit(inline="always", cache=True)
+def _count_equal(values, x):
+    hits = uint32(0)
+    for j in range(values.size):
+        hits += uint32(values[j] == x)
+    return hits
 
-    Queries are grouped by generator column (col is sorted); layer j holds each column's j-th
-    query. A layer that covers many columns costs one whole-block comparison against a per-column
-    target; a sparse one gathers its columns first. When many columns carry many queries each (a
-    frequent previous token under lefthash), a bitmap over (column, position) is cheaper: it is
-    filled with the queries' positions, looked up once per draw and cleared again.
-    """
 
-    _NONE = np.uint32(0xFFFFFFFF)  # never a target (targets are < n < 2**32 / 20)
-    # relative costs per block row, measured: compare a column, gather+compare one, bitmap lookup
-    _DENSE, _SPARSE, _BITMAP = 0.45, 2.1, 8.0
+@njit(inline="always", cache=True)
+def _follow(w, b0, b1, p, lo):
+    """Follow one token through the steps [b0, b1) of a block: (settled, picked, p, lo) after them."""
+    start = max(lo, b0) - b0
+    while True:
+        stop = min(p, b1) - b0  # steps before p may pick it
+        if _count_equal(w[start:stop], uint32(p)):
+            return True, True, p, lo
+        if p >= b1:
+            return False, False, p, lo
+        j = p - b0  # step p moves it, unless it swaps with itself (then it is fixed in slot p)
+        if w[j] == p:
+            return True, True, p, lo
+        lo = p + 1
+        p = np.int64(w[j])
+        start = j + 1
 
-    def __init__(self, n: int) -> None:
-        self.n = n
-        self.bits: np.ndarray | None = None
 
-    def __call__(self, w: np.ndarray, col: np.ndarray, pos: np.ndarray) -> np.ndarray:
-        n_cols = w.shape[1]
-        if col.size == 0:
-            return np.zeros(0, dtype=np.int64)
-        first = np.r_[True, col[1:] != col[:-1]]
-        group_start = np.maximum.accumulate(np.where(first, np.arange(col.size), 0))
-        rank = np.arange(col.size) - group_start
-        per_layer = np.bincount(rank)
-        layer_cost = np.minimum(n_cols * self._DENSE, per_layer * self._SPARSE)
-        if layer_cost.sum() > n_cols * self._BITMAP:
-            return self._bitmap_hits(w, col, pos)
-        hits = []
-        for j, m in enumerate(per_layer.tolist()):
-            in_layer = np.flatnonzero(rank == j)
-            if m * self._SPARSE < n_cols * self._DENSE:
-                seen = (w[:, col[in_layer]] == pos[in_layer]).any(axis=0)
-                hits.append(in_layer[seen])
+@njit(cache=True)
+def _settle(mt, w, pos, out, n, k, inv, magic):
+    """Decide one seed's queries (tokens at `pos`) from its seeded state `mt`, into `out`."""
+    lo = np.zeros(pos.size, dtype=np.int64)  # steps before lo cannot pick it (it arrived later)
+    open_ = np.ones(pos.size, dtype=np.bool_)
+    left = pos.size
+    b0 = 0
+    while b0 < k and left > 0:
+        r = min(STATE_WORDS, k - b0)
+        twist(mt)
+        if left <= _FEW_OPEN:  # a block that moves none of them needs no targets
+            quiet = True
+            for q in range(pos.size):
+                if not open_[q]:
+                    continue
+                if pos[q] < b0 + r or count_steps_into(mt, b0, max(lo[q], b0) - b0, r, n, pos[q], magic):
+                    quiet = False
+                    break
+            if quiet:
+                b0 += r
                 continue
-            target = np.full(n_cols, self._NONE, dtype=np.uint32)
-            target[col[in_layer]] = pos[in_layer]
-            hit_cols = np.flatnonzero((w == target).any(axis=0))
-            hits.append(in_layer[np.searchsorted(col[in_layer], hit_cols)])
-        return np.concatenate(hits)
-
-    def _bitmap_hits(self, w: np.ndarray, col: np.ndarray, pos: np.ndarray) -> np.ndarray:
-        n_cols = w.shape[1]
-        keys = col.astype(np.int64) * self.n + pos
-        size = (n_cols * self.n + 7) // 8
-        if self.bits is None or self.bits.size < size:
-            self.bits = np.zeros(size, dtype=np.uint8)
-        np.bitwise_or.at(self.bits, keys >> 3, (1 << (keys & 7)).astype(np.uint8))
-        flat = w.astype(np.int64)
-        flat += (np.arange(n_cols, dtype=np.int64) * self.n)[None, :]
-        found = np.take(self.bits, flat >> 3)
-        found >>= (flat & 7).astype(np.uint8)
-        found &= np.uint8(1)
-        self.bits[keys >> 3] = 0
-        return np.flatnonzero(np.isin(keys, flat[found.view(bool)]))
+        step_targets(mt, w, b0, r, n, inv)
+        for q in range(pos.size):
+            if open_[q]:
+                settled, picked, p, low = _follow(w, b0, b0 + r, pos[q], lo[q])
+                pos[q], lo[q] = p, low
+                if settled:
+                    out[q] = picked
+                    open_[q] = False
+                    left -= 1
+        b0 += r
 
 
-def _in_prefix_chunk(state: np.ndarray, col: np.ndarray, tokens: np.ndarray, n: int, k: int) -> np.ndarray:
-    gen = MT19937Batch(state=state)
-    d, i_col = step_columns(n, k)
-    n_q = tokens.size
-    result = np.zeros(n_q, dtype=bool)
-    qid = np.arange(n_q)
-    pos = tokens.astype(np.uint32)  # where each query's token sits now
-    lo = np.zeros(n_q, dtype=np.int64)  # steps before lo cannot pick it (it arrived later)
-    col = col.copy()
-    find_hits = _HitFinder(n)
-    for b0 in range(0, k, BLOCK):
-        r = min(BLOCK, k - b0)
-        w = gen.next_block()[:r]
-        np.remainder(w, d[b0 : b0 + r], out=w)
-        w += i_col[b0 : b0 + r]
-        candidates = np.union1d(find_hits(w, col, pos), np.flatnonzero(pos < b0 + r))
-        done = np.zeros(qid.size, dtype=bool)
-        steps = np.arange(b0, b0 + r)[:, None]
-        while candidates.size:
-            sub = w[:, col[candidates]]
-            p = pos[candidates]
-            hit = (sub == p) & (steps >= lo[candidates])
-            first_hit = np.where(hit.any(axis=0), hit.argmax(axis=0), r)
-            move_row = np.where(p < b0 + r, p.astype(np.int64) - b0, r)
-            picked = (first_hit < r) & (first_hit <= move_row)  # fixed in a slot < k
-            result[qid[candidates[picked]]] = True
-            done[candidates[picked]] = True
-            moving = ~picked & (move_row < r)
-            mover = candidates[moving]
-            lo[mover] = pos[mover].astype(np.int64) + 1
-            pos[mover] = sub[move_row[moving], np.flatnonzero(moving)]
-            candidates = mover
-        if done.any():
-            keep = ~done
-            qid, pos, lo, col = qid[keep], pos[keep], lo[keep], col[keep]
-            if qid.size == 0:
-                break
-            live = col[np.r_[True, col[1:] != col[:-1]]]  # col stays sorted
-            if live.size < 0.75 * gen.size:
-                gen.keep(live)
-                col = np.searchsorted(live, col)
-    return result
+@njit(parallel=True, cache=True)
+def _in_prefix_kernel(seeds32, query_start, tokens, n, k, inv, magic):
+    out = np.zeros(tokens.size, dtype=np.bool_)
+    n_groups = -(-seeds32.size // _SEEDED_TOGETHER)
+    for g in prange(n_groups):
+        s0 = g * _SEEDED_TOGETHER
+        s1 = min(s0 + _SEEDED_TOGETHER, seeds32.size)
+        states = np.empty((STATE_WORDS, s1 - s0), dtype=np.uint32)
+        seed_states(states, seeds32[s0:s1])
+        mt = np.empty(STATE_WORDS, dtype=np.uint32)
+        w = np.empty(STATE_WORDS, dtype=np.uint32)
+        for s in range(s0, s1):
+            mt[:] = states[:, s - s0]
+            a, b = query_start[s], query_start[s + 1]
+            _settle(mt, w, tokens[a:b].copy(), out[a:b], n, k, inv, magic)
+    return out
 
 
-def in_prefix(
-    seeds,
-    tokens,
-    n: int,
-    k: int,
-    *,
-    chunk_size: int = 256,
-    workers: int | None = None,
-) -> np.ndarray:
+def in_prefix(seeds, tokens, n: int, k: int) -> np.ndarray:
     """For each pair, whether `tokens[j]` is among the first k entries of `randperm(n)` under `seeds[j]`.
 
-    Exact (bit-identical to torch's CPU randperm); vectorized over pairs, about k MT19937 draws per
-    distinct seed. Distinct seeds are processed in chunks of `chunk_size` on up to `workers`
-    threads (NumPy releases the GIL); `workers=1` keeps everything on the calling thread.
+    Exact (bit-identical to torch's CPU randperm); at most k MT19937 draws per distinct seed, in
+    parallel over seeds on all cores.
     """
     check_n(n)
     seeds = np.ravel(np.asarray(seeds))
@@ -155,32 +129,12 @@ def in_prefix(
     if k == 0 or tokens.size == 0:
         return np.zeros(tokens.size, dtype=bool)
 
-    uniq, seed_idx = np.unique(seeds, return_inverse=True)
-    # seeds with similar numbers of queries share a chunk (see _HitFinder)
-    by_count = np.argsort(np.bincount(seed_idx, minlength=uniq.size), kind="stable")
-    uniq = uniq[by_count]
-    seed_idx = np.argsort(by_count)[seed_idx]
+    uniq, seed_idx = np.unique(seed_low32(seeds), return_inverse=True)
     order = np.argsort(seed_idx, kind="stable")
-    sorted_seed_idx = seed_idx[order]
-    if workers is None:  # threads pay off only for enough work (NumPy releases the GIL per operation)
-        workers = min(os.cpu_count() or 1, 8) if uniq.size * k >= 2**23 else 1
-    chunk_size = max(1, min(chunk_size, -(-uniq.size // workers)))
+    query_start = np.zeros(uniq.size + 1, dtype=np.int64)
+    np.cumsum(np.bincount(seed_idx, minlength=uniq.size), out=query_start[1:])
+    with PARALLEL_KERNEL_LOCK:
+        grouped = _in_prefix_kernel(uniq, query_start, tokens[order], n, k, reciprocals(n, k), divisibility_magic(n, k))
     out = np.empty(tokens.size, dtype=bool)
-    # seeding is 624 sequential steps: do it for many seeds per step, then run cache-sized chunks
-    for s0 in range(0, uniq.size, _SEED_BATCH):
-        s1 = min(s0 + _SEED_BATCH, uniq.size)
-        state = initial_state(uniq[s0:s1])
-        starts = np.arange(s0, s1, chunk_size)
-        q_bounds = np.searchsorted(sorted_seed_idx, np.append(starts, s1))
-        tasks = [
-            (state[:, c0 - s0 : min(c0 + chunk_size, s1) - s0], sorted_seed_idx[a:b] - c0, tokens[order[a:b]], n, k)
-            for c0, a, b in zip(starts, q_bounds[:-1], q_bounds[1:])
-        ]
-        if workers == 1 or len(tasks) == 1:
-            parts = [_in_prefix_chunk(*t) for t in tasks]
-        else:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                parts = list(pool.map(lambda t: _in_prefix_chunk(*t), tasks))
-        for part, a, b in zip(parts, q_bounds[:-1], q_bounds[1:]):
-            out[order[a:b]] = part
+    out[order] = grouped
     return out

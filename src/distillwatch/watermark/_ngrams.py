@@ -43,8 +43,22 @@ def ngrams(sequences: Sequence[np.ndarray], n: int) -> tuple[np.ndarray, np.ndar
 
 
 def _lexsort_rows(rows: np.ndarray) -> np.ndarray:
+    """A stable order of the rows, lexicographic over the columns. Small non-negative values (token ids,
+    sequence indices) are first packed several to a uint64 key, most significant column first, so
+    the sort has fewer keys."""
     if rows.shape[1] == 0:
         return np.arange(rows.shape[0])
+    if rows.size and rows.dtype.kind in "iu" and rows.min() >= 0:
+        bits = max(1, int(rows.max()).bit_length())
+        per_key = 64 // bits
+        if per_key > 1:
+            keys = []
+            for c0 in range(0, rows.shape[1], per_key):
+                key = np.zeros(rows.shape[0], dtype=np.uint64)
+                for c in range(c0, min(c0 + per_key, rows.shape[1])):
+                    key = (key << np.uint64(bits)) | rows[:, c].astype(np.uint64)
+                keys.append(key)
+            return np.argsort(keys[0], kind="stable") if len(keys) == 1 else np.lexsort(keys[::-1])
     return np.lexsort(rows.T[::-1])
 
 

@@ -1,4 +1,4 @@
-"""torch's CPU `randperm`, reproduced exactly in NumPy for many seeds at once.
+"""torch's CPU `randperm`, reproduced exactly for many seeds at once.
 
 For n < 2**32 / 20, `torch.randperm(n, generator=g)` on the CPU is a forward Fisher–Yates shuffle:
 
@@ -7,7 +7,8 @@ For n < 2**32 / 20, `torch.randperm(n, generator=g)` on the CPU is a forward Fis
 
 with `g.random()` the generator's 32-bit MT19937 stream. Write w_i = i + z_i for the position that
 step i swaps into slot i. Slot i is final after step i, so the first k entries of the permutation
-depend only on the first k draws. Both functions here avoid the sequential loop:
+depend only on the first k draws. The draws and targets are compiled (`step_targets`, run by
+`fisher_yates_targets` in parallel over seeds); both functions here then avoid the sequential loop:
 
 * `randperm_prefix` materialises the first k entries (or the whole permutation): the value that
   step i brings into slot i is whatever was last written to position w_i, which a stable sort of
@@ -22,20 +23,26 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._mt19937 import MT19937Batch
+from numba import float64, njit, prange, uint32, uint64
+
+from ._mt19937 import PARALLEL_KERNEL_LOCK, STATE_WORDS, seed_low32, seed_states, temper, twist
 
 __all__ = [
-    "BLOCK",
     "RANDPERM_SMALL_N_LIMIT",
     "check_n",
-    "step_columns",
+    "reciprocals",
+    "step_targets",
+    "divisibility_magic",
+    "count_steps_into",
     "fisher_yates_targets",
     "randperm_prefix",
     "prefix_mask",
 ]
 
 RANDPERM_SMALL_N_LIMIT = (2**32 - 1) // 20  # torch switches to a 64-bit inside-out shuffle above this
-BLOCK = 624  # MT19937 outputs per twist
+# x * (1 / d) in float64 is within 2**32 * 2**-52 = 2**-20 of x / d for 32-bit x; while d < 2**19 that
+# is less than the gap 1 / d between x / d and the next integer, so truncation is off by at most one
+FLOAT_REMAINDER_MAX_N = 2**19
 
 
 def check_n(n: int) -> None:
@@ -43,24 +50,77 @@ def check_n(n: int) -> None:
         raise ValueError(f"n must be in [1, {RANDPERM_SMALL_N_LIMIT}), got {n}")
 
 
-def step_columns(n: int, steps: int) -> tuple[np.ndarray, np.ndarray]:
-    i = np.arange(steps, dtype=np.uint32)[:, None]
-    return (np.uint32(n) - i), i
+def reciprocals(n: int, steps: int) -> np.ndarray:
+    """1 / (n - i) for the shuffle steps i < steps, the table `step_targets` divides with."""
+    return 1.0 / (n - np.arange(steps, dtype=np.float64))
+
+
+@njit(inline="always", cache=True)
+def _remainder(x, d, inv_d, by_float):
+    """x % d; by_float (n <= FLOAT_REMAINDER_MAX_N): through the reciprocal, SIMD-friendly."""
+    if by_float:
+        q = uint32(float64(x) * inv_d)  # the quotient, or one less when d divides x
+        z = uint32(x - uint32(q * d))
+        return uint32(z - d) if z >= d else z
+    return uint32(x % d)
+
+
+@njit(cache=True)
+def step_targets(mt, w, b0, r, n, inv):
+    """w[j] = i + (temper(mt[j]) % (n - i)) for the steps i = b0 + j, j < r, after a `twist`."""
+    by_float = n <= FLOAT_REMAINDER_MAX_N
+    inv_block = inv[b0 : b0 + r]
+    for j in range(r):
+        i = uint32(b0) + uint32(j)
+        w[j] = uint32(_remainder(temper(mt[j]), uint32(uint32(n) - i), inv_block[j], by_float) + i)
+
+
+def divisibility_magic(n: int, steps: int) -> np.ndarray:
+    """M_i = floor((2**64 - 1) / (n - i)) + 1 for the shuffle steps i < steps (see `count_steps_into`)."""
+    d = n - np.arange(steps, dtype=np.uint64)
+    return np.uint64(0xFFFFFFFFFFFFFFFF) // d + np.uint64(1)
+
+
+@njit(inline="always", cache=True)
+def count_steps_into(mt, b0, start, r, n, p, magic):
+    """How many steps i = b0 + j, start <= j < r, move position p into slot i (w_i == p), after a
+    `twist`; only for p >= b0 + r (every counted step comes before p).
+
+    w_i == p iff x_i % d == p - i with d = n - i, iff d divides x_i + (n - p) (that adds d - (p - i),
+    a constant). Divisibility is Lemire's test, y * M mod 2**64 < M with M from `divisibility_magic`,
+    exact for y < 2**33 and d < 2**31. No remainder is formed, which makes this cheaper than
+    `step_targets` plus a comparison.
+    """
+    shift = uint64(n - p)
+    mt_block = mt[start:r]
+    magic_block = magic[b0 + start : b0 + r]
+    hits = uint64(0)
+    for j in range(r - start):
+        m = magic_block[j]
+        hits += uint64(uint64(uint64(temper(mt_block[j])) + shift) * m < m)
+    return hits
+
+
+@njit(parallel=True, cache=True)
+def _targets_kernel(seeds32, n, steps, inv):
+    out = np.empty((seeds32.size, steps), dtype=np.uint32)
+    for s in prange(seeds32.size):
+        state = np.empty((STATE_WORDS, 1), dtype=np.uint32)
+        seed_states(state, seeds32[s : s + 1])
+        mt = state[:, 0]
+        for b0 in range(0, steps, STATE_WORDS):
+            twist(mt)
+            step_targets(mt, out[s, b0:], b0, min(STATE_WORDS, steps - b0), n, inv)
+    return out
 
 
 def fisher_yates_targets(seeds, n: int, steps: int) -> np.ndarray:
     """w[s, i] = i + (random_i % (n - i)) for the first `steps` shuffle steps of each seed; (N, steps)."""
     check_n(n)
-    steps = min(steps, n - 1)
-    gen = MT19937Batch(seeds)
-    d, i = step_columns(n, steps)
-    w = np.empty((steps, gen.size), dtype=np.uint32)
-    for b0 in range(0, steps, BLOCK):
-        r = min(BLOCK, steps - b0)
-        x = gen.next_block()[:r]
-        np.remainder(x, d[b0 : b0 + r], out=w[b0 : b0 + r])
-        w[b0 : b0 + r] += i[b0 : b0 + r]
-    return np.ascontiguousarray(w.T)
+    steps = max(0, min(steps, n - 1))
+    seeds32 = seed_low32(np.ravel(np.asarray(seeds)))
+    with PARALLEL_KERNEL_LOCK:
+        return _targets_kernel(seeds32, n, steps, reciprocals(n, steps))
 
 
 def randperm_prefix(seeds, n: int, k: int | None = None) -> np.ndarray:

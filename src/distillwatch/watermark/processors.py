@@ -2,7 +2,7 @@
 
 Each is called once per decoding step with `input_ids` (batch, seq), the left-padded prompt and the
 tokens generated so far, and `scores` (batch, vocab) logits, and returns new scores. Green lists
-and uniforms come from the NumPy kernels, one call for the whole batch. The arguments may be torch
+and uniforms come from the watermark kernels, one call for the whole batch. The arguments may be torch
 tensors (the hf backend) or NumPy arrays (the llama.cpp backend, which also passes a single
 sequence as 1-d arrays, as llama-cpp-python's own `LogitsProcessor` does); the result has the
 type and shape of `scores`.
