@@ -50,7 +50,7 @@ class DemoBudget:
     def quick(cls) -> "DemoBudget":
         return cls(name="quick", accounts=120, volume=0.02, campaign_accounts=12, campaign_requests=150, scan_refresh_every=20,
                    benign_tokens=4, harvest_tokens=32, max_chars=160, sibling_prompts=12,
-                   radioactivity_tokens=32, wrong_keys=10, trace_budget=48, trace_tokens=16, audit_harmful=12, audit_benign=4,
+                   radioactivity_tokens=32, wrong_keys=10, trace_budget=96, trace_tokens=16, audit_harmful=12, audit_benign=4,
                    audit_pairs=3, audit_tokens=32, audit_validate_judge=False)
 
     def to_dict(self) -> dict[str, Any]:
