@@ -15,7 +15,7 @@ PUBLIC = {
     "gumbel_uniforms", "gumbel_vocab_uniforms", "hashint", "key_fingerprint", "kgw_green_lists",
     "kgw_green_mask", "kgw_is_green", "kgw_seeds", "lefthash_seeds", "make_logits_processor",
     "null_hypothesis", "reading_mode_test", "score_ngrams", "score_tuples", "selfhash_seeds",
-    "RadioactivityResult", "check_radioactivity",
+    "RadioactivityResult", "check_radioactivity", "load_kernels",
 }
 
 

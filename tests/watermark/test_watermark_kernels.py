@@ -176,3 +176,17 @@ def test_count_steps_into_agrees_with_the_targets(n):
                     got, expected = both(_untemper(mixed), b0, start, r, n, p, reciprocals(n, b0 + r),
                                          divisibility_magic(n, b0 + r))
                     assert got == expected, (n, b0, p, start)
+
+
+def test_load_kernels_compiles_the_signatures_detection_and_generation_use():
+    from distillwatch.watermark import load_kernels
+    from distillwatch.watermark._membership import _in_prefix_kernel
+    from distillwatch.watermark._randperm import _targets_kernel
+
+    load_kernels()
+    before = (len(_in_prefix_kernel.signatures), len(_targets_kernel.signatures))
+    assert min(before) >= 1
+    # real calls reuse what load_kernels compiled: no new specialisation
+    in_prefix(np.arange(5, dtype=np.uint64), np.arange(5), 49152, 12288)
+    prefix_mask(np.arange(3, dtype=np.uint64), 49152, 12288)
+    assert (len(_in_prefix_kernel.signatures), len(_targets_kernel.signatures)) == before

@@ -128,6 +128,10 @@ class LocalUpstream:
         self._engine_kw = {"max_batch": max_batch, "max_wait_ms": max_wait_ms}
         self._apps: dict[bool, Any] = {}
         self._model_lock = asyncio.Lock()  # shared by the watermarked and the opted-out engine
+        if watermark is not None and getattr(watermark, "scheme", None) == "kgw":
+            from ..watermark import load_kernels
+
+            load_kernels()  # at start-up: the first watermarked request does not wait for the compiler
 
     def app(self, watermark: bool):
         watermark = bool(watermark and self.watermark is not None)

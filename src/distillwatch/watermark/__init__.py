@@ -30,6 +30,7 @@ from .kgw import (
     kgw_is_green,
     kgw_seeds,
     lefthash_seeds,
+    load_kernels,
     selfhash_seeds,
 )
 from .processors import GumbelLogitsProcessor, KGWLogitsProcessor, make_logits_processor
@@ -43,6 +44,7 @@ __all__ = [
     "check_radioactivity",
     "Evidence",
     "GumbelLogitsProcessor",
+    "load_kernels",
     "KGWLogitsProcessor",
     "KeySearchResult",
     "WatermarkConfig",

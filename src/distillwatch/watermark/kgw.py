@@ -34,6 +34,7 @@ __all__ = [
     "kgw_is_green",
     "kgw_green_lists",
     "kgw_green_mask",
+    "load_kernels",
 ]
 
 HASH_TABLE_SIZE = 1_000_003
@@ -162,3 +163,10 @@ def kgw_green_mask(prev_tokens, config: WatermarkConfig, vocab_size: int) -> np.
         raise ValueError("whole green lists exist only for lefthash seeding")
     seeds = lefthash_seeds(prev_tokens, config.key)
     return prefix_mask(seeds, vocab_size, green_list_size(vocab_size, config.gamma))
+
+
+def load_kernels() -> None:
+    """Compile (or load from numba's disk cache) the green-list kernels now, on tiny inputs: a server
+    calls it at start-up so that its first watermarked request does not wait seconds for the compiler."""
+    in_prefix(np.zeros(1, dtype=np.uint64), np.zeros(1, dtype=np.int64), 2, 1)
+    prefix_mask(np.zeros(1, dtype=np.uint64), 4, 2)

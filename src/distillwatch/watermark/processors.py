@@ -27,7 +27,7 @@ import numpy as np
 
 from .config import WatermarkConfig
 from .gumbel import gumbel_argmax, gumbel_vocab_uniforms
-from .kgw import kgw_green_mask, kgw_is_green
+from .kgw import kgw_green_mask, kgw_is_green, load_kernels
 
 __all__ = [
     "KGWLogitsProcessor",
@@ -77,6 +77,7 @@ class KGWLogitsProcessor:
         self._greens: OrderedDict[int, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()  # a gateway may share one processor between threads
+        load_kernels()  # compiled now, not during the first decoding step
 
     def __repr__(self) -> str:
         return f"KGWLogitsProcessor({self.config!r}, vocab_size={self.vocab_size})"
