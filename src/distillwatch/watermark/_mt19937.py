@@ -17,7 +17,8 @@ import threading
 import numpy as np
 from numba import njit, prange, uint32
 
-__all__ = ["PARALLEL_KERNEL_LOCK", "STATE_WORDS", "mt19937_outputs", "seed_low32", "seed_states", "temper", "twist"]
+__all__ = ["PARALLEL_KERNEL_LOCK", "STATE_WORDS", "mt19937_outputs", "seed_low32", "seed_states", "seeded_state",
+           "temper", "twist"]
 
 STATE_WORDS = 624  # outputs per twist
 _M = 397
@@ -49,6 +50,14 @@ def seed_states(states, seeds):
         for c in range(seeds.size):
             prev = states[j - 1, c]
             states[j, c] = uint32(uint32(1812433253) * uint32(prev ^ (prev >> uint32(30))) + uint32(j))
+
+
+@njit(inline="always", cache=True)
+def seeded_state(seeds, s):
+    """The 624-word state of one generator, seeded with seeds[s]."""
+    state = np.empty((STATE_WORDS, 1), dtype=np.uint32)
+    seed_states(state, seeds[s : s + 1])
+    return state[:, 0]
 
 
 @njit(inline="always", cache=True)
@@ -88,9 +97,7 @@ def temper(x):
 def _outputs(seeds32, count):
     out = np.empty((seeds32.size, count), dtype=np.uint32)
     for s in prange(seeds32.size):
-        state = np.empty((STATE_WORDS, 1), dtype=np.uint32)
-        seed_states(state, seeds32[s : s + 1])
-        mt = state[:, 0]
+        mt = seeded_state(seeds32, s)
         for b0 in range(0, count, STATE_WORDS):
             twist(mt)
             for j in range(min(STATE_WORDS, count - b0)):

@@ -25,7 +25,7 @@ import numpy as np
 
 from numba import float64, njit, prange, uint32, uint64
 
-from ._mt19937 import PARALLEL_KERNEL_LOCK, STATE_WORDS, seed_low32, seed_states, temper, twist
+from ._mt19937 import PARALLEL_KERNEL_LOCK, STATE_WORDS, seed_low32, seeded_state, temper, twist
 
 __all__ = [
     "RANDPERM_SMALL_N_LIMIT",
@@ -105,9 +105,7 @@ def count_steps_into(mt, b0, start, r, n, p, magic):
 def _targets_kernel(seeds32, n, steps, inv):
     out = np.empty((seeds32.size, steps), dtype=np.uint32)
     for s in prange(seeds32.size):
-        state = np.empty((STATE_WORDS, 1), dtype=np.uint32)
-        seed_states(state, seeds32[s : s + 1])
-        mt = state[:, 0]
+        mt = seeded_state(seeds32, s)
         for b0 in range(0, steps, STATE_WORDS):
             twist(mt)
             step_targets(mt, out[s, b0:], b0, min(STATE_WORDS, steps - b0), n, inv)
