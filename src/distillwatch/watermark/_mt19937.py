@@ -5,9 +5,9 @@
 `std::mt19937` and NumPy's legacy `RandomState` seeding.
 
 The building blocks (`seed_states`, `twist`, `temper`) are numba functions on one generator's
-624-word state (seeding: several at once), inlined into the kernels that need draws (`._randperm`, `._membership`); those
-kernels run one generator per seed, in parallel over seeds. The twist and the tempering loops
-compile to SIMD code, so a draw costs well under a nanosecond.
+624-word state (seeding: several at once), inlined into the kernels that need draws (`._randperm`,
+`._membership`); those kernels run one generator per seed, in parallel over seeds. The twist and
+the tempering loops compile to SIMD code, so a draw costs well under a nanosecond.
 """
 
 from __future__ import annotations
