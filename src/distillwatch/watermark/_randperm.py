@@ -22,7 +22,6 @@ Membership of single tokens, the detection hot path, is in `._membership`.
 from __future__ import annotations
 
 import numpy as np
-
 from numba import float64, njit, prange, uint32, uint64
 
 from ._mt19937 import PARALLEL_KERNEL_LOCK, STATE_WORDS, seed_low32, seeded_state, temper, twist
@@ -40,7 +39,7 @@ __all__ = [
 ]
 
 RANDPERM_SMALL_N_LIMIT = (2**32 - 1) // 20  # torch switches to a 64-bit inside-out shuffle above this
-# x * (1 / d) in float64 is within 2**32 * 2**-52 = 2**-20 of x / d for 32-bit x; while d < 2**19 that
+# x * (1 / d) in float64 is within 2**32 * 2**-52 = 2**-20 of x / d for 32-bit x; while d <= 2**19 that
 # is less than the gap 1 / d between x / d and the next integer, so truncation is off by at most one
 FLOAT_REMAINDER_MAX_N = 2**19
 
