@@ -129,10 +129,11 @@ def in_prefix(seeds, tokens, n: int, k: int) -> np.ndarray:
     if k == 0 or tokens.size == 0:
         return np.zeros(tokens.size, dtype=bool)
 
-    uniq, seed_idx = np.unique(seed_low32(seeds), return_inverse=True)
+    uniq, seed_idx, per_seed = np.unique(seed_low32(seeds), return_inverse=True, return_counts=True)
     order = np.argsort(seed_idx, kind="stable")
     query_start = np.zeros(uniq.size + 1, dtype=np.int64)
-    np.cumsum(np.bincount(seed_idx, minlength=uniq.size), out=query_start[1:])
+    np.cumsum(per_seed, out=query_start[1:])
+    n, k = int(n), int(k)
     with PARALLEL_KERNEL_LOCK:
         grouped = _in_prefix_kernel(uniq, query_start, tokens[order], n, k, reciprocals(n, k), divisibility_magic(n, k))
     out = np.empty(tokens.size, dtype=bool)

@@ -21,6 +21,8 @@ Membership of single tokens, the detection hot path, is in `._membership`.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from numba import float64, njit, prange, uint32, uint64
 
@@ -49,9 +51,11 @@ def check_n(n: int) -> None:
         raise ValueError(f"n must be in [1, {RANDPERM_SMALL_N_LIMIT}), got {n}")
 
 
+@lru_cache(maxsize=16)
 def reciprocals(n: int, steps: int) -> np.ndarray:
-    """1 / (n - i) for the shuffle steps i < steps, the table `step_targets` divides with."""
-    return 1.0 / (n - np.arange(steps, dtype=np.float64))
+    """1 / (n - i) for the shuffle steps i < steps, the table `step_targets` divides with (cached and
+    read-only: every decoding step and every detection of one vocabulary asks for the same table)."""
+    return _read_only(1.0 / (n - np.arange(steps, dtype=np.float64)))
 
 
 @njit(inline="always", cache=True)
@@ -74,10 +78,17 @@ def step_targets(mt, w, b0, r, n, inv):
         w[j] = uint32(_remainder(temper(mt[j]), uint32(uint32(n) - i), inv_block[j], by_float) + i)
 
 
+@lru_cache(maxsize=16)
 def divisibility_magic(n: int, steps: int) -> np.ndarray:
-    """M_i = floor((2**64 - 1) / (n - i)) + 1 for the shuffle steps i < steps (see `count_steps_into`)."""
+    """M_i = floor((2**64 - 1) / (n - i)) + 1 for the shuffle steps i < steps (see `count_steps_into`;
+    cached and read-only, like `reciprocals`)."""
     d = n - np.arange(steps, dtype=np.uint64)
-    return np.uint64(0xFFFFFFFFFFFFFFFF) // d + np.uint64(1)
+    return _read_only(np.uint64(0xFFFFFFFFFFFFFFFF) // d + np.uint64(1))
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
 
 
 @njit(inline="always", cache=True)
@@ -117,7 +128,7 @@ def fisher_yates_targets(seeds, n: int, steps: int) -> np.ndarray:
     steps = max(0, min(steps, n - 1))
     seeds32 = seed_low32(np.ravel(np.asarray(seeds)))
     with PARALLEL_KERNEL_LOCK:
-        return _targets_kernel(seeds32, n, steps, reciprocals(n, steps))
+        return _targets_kernel(seeds32, int(n), steps, reciprocals(int(n), steps))
 
 
 def randperm_prefix(seeds, n: int, k: int | None = None) -> np.ndarray:
