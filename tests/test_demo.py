@@ -67,7 +67,7 @@ def test_trace_and_audit_ran_on_every_model(demo):
     # trace attributes the student, through the answers the gateway served to the flagged accounts, and
     # says "derived" for no model that was not distilled from SmolLM2. (Which requests the campaign gets
     # answered depends on the replay's timing, so the served answers differ a little from run to run; the
-    # quick budget has ~20 served pairs over two looks, so that one pair does not decide the verdict.)
+    # quick budget has ~30 served pairs over its looks, so that one pair does not decide the verdict.)
     student = r["trace"]["student"]
     assert student["verdict"] == "derived" and student["tests"]["served"] <= 5e-3
     assert student["served"]["closer_to_served"] > 3 * student["served"]["closer_to_fresh"]

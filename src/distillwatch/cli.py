@@ -531,7 +531,8 @@ def trace(
     no_cache: bool = typer.Option(False, "--no-cache"),
     served: Optional[Path] = typer.Option(None, "--served", help="Answers the teacher served: a request log (any "
                                           "format scan reads; a directory = all its files, e.g. the gateway's log) "
-                                          "or a harvest JSONL. Adds the served-answer test (half the budget)."),
+                                          "or a harvest JSONL. Adds the served-answer test (three quarters of the "
+                                          "budget), which alone then decides."),
     served_account: Optional[list[str]] = typer.Option(None, "--served-account", help="Only this account's "
                                                        "answers from --served (repeat; e.g. the accounts scan flagged)."),
     served_watermark: Optional[str] = typer.Option(None, "--served-watermark", help="The watermark the answers "

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from distillwatch.models.mock import MOCK_VOCAB, MockModel
-from distillwatch.provenance import trace, trace_report
-from distillwatch.provenance import match_controls
+from distillwatch.provenance import match_controls, trace, trace_report
 
 PROBES = [f"Question {i}: name a colour and a number." for i in range(120)]
 KW = {"budget": 120, "probes": PROBES, "embedder": "ngrams", "n_permutations": 200, "max_tokens": 16}

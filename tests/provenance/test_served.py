@@ -13,7 +13,16 @@ from typer.testing import CliRunner
 from distillwatch.cli import app
 from distillwatch.errors import InputError
 from distillwatch.models import GenerateRequest, get_model
-from distillwatch.provenance import ServedAnswer, draw_fresh, load_served, prefix_overlap, served_test, trace
+from distillwatch.models._types import TokenScores
+from distillwatch.provenance import (
+    ServedAnswer,
+    draw_fresh,
+    load_served,
+    prefix_overlap,
+    served_test,
+    teacher_referenced,
+    trace,
+)
 from distillwatch.provenance.likelihood import per_character
 
 from .zoo import TRAIN_PROMPTS
@@ -42,6 +51,47 @@ def _closeness(suspect, served, answers) -> np.ndarray:
     return per_character(suspect.score([(s.prompt, a) for s, a in zip(served, answers)]), answers)
 
 
+def _referenced(suspect, teacher, served, fresh) -> tuple[np.ndarray, np.ndarray]:
+    """The suspect's two closenesses to each served answer and its redraw, referenced to the teacher's
+    scoring, as `trace` computes them when both models score."""
+    def both(answers):
+        items = [(s.prompt, a) for s, a in zip(served, answers)]
+        return teacher_referenced(suspect.score(items), teacher.score(items), answers)
+
+    return both([s.answer for s in served]), both(fresh)
+
+
+def _scores(*logprobs) -> TokenScores:
+    return TokenScores(token_ids=list(range(len(logprobs))), logprobs=list(logprobs))
+
+
+def test_teacher_referenced_closeness_in_excess_and_in_fidelity():
+    answers = ["abcd", "abcdefgh", "ab"]
+    suspect = [_scores(-1.0, -3.0), _scores(-2.0, -2.0, -2.0), None]
+    teacher = [_scores(-2.0, -1.0), _scores(-1.0, -1.0), _scores(-1.0)]
+    c = teacher_referenced(suspect, teacher, answers)
+    assert c.shape == (3, 2)
+    assert c[0, 0] == pytest.approx(-1 / 4) and c[1, 0] == pytest.approx(-4 / 8)  # per character
+    assert c[0, 1] == pytest.approx(-1.5)  # |-1 - -2| and |-3 - -1|, averaged over tokens
+    assert np.isnan(c[1, 1]) and np.isnan(c[2]).all()  # token counts differ; nothing scored
+
+
+def test_several_measures_are_tested_apart_and_bonferroni_combined():
+    served = np.array([[1.0, 0.0]] * 12 + [[0.0, np.nan]] * 4)
+    fresh = np.array([[0.0, 1.0]] * 12 + [[1.0, 0.0]] * 4)
+    e = served_test(served, fresh, closeness=("excess", "fidelity"))
+    by = {m["closeness"]: m for m in e.details["measures"]}
+    assert by["excess"]["closer_to_served"] == 12 and by["excess"]["closer_to_fresh"] == 4
+    assert by["fidelity"]["closer_to_fresh"] == 12 and by["fidelity"]["dropped_non_finite"] == 4
+    assert e.p_value == pytest.approx(2 * by["excess"]["p_value"]) and e.n == 16
+    assert "Bonferroni" in e.method
+    # a measure with no finite pair is not counted
+    alone = served_test(served[:, :1].repeat(2, 1) * [1, np.nan], fresh, closeness=("excess", "fidelity"))
+    assert alone.p_value == pytest.approx(by["excess"]["p_value"])
+    with pytest.raises(ValueError):
+        served_test(served, fresh, closeness="one name")
+
+
 def _served_by(teacher, prompts, seed: int, temperature: float = 1.0, max_tokens: int = 8) -> list[ServedAnswer]:
     reqs = [GenerateRequest(_user(p), max_tokens=max_tokens, temperature=temperature, seed=seed * 7919 + i)
             for i, p in enumerate(prompts)]
@@ -63,6 +113,23 @@ def test_p_values_are_valid_under_the_null_over_many_served_sets():
     for alpha in (0.01, 0.05, 0.2):
         assert np.mean(ps <= alpha) <= alpha + 3 * np.sqrt(alpha * (1 - alpha) / len(ps))
     assert np.mean(ps <= 0.5) > 0.3  # not degenerate: the p-values spread over the unit interval
+
+
+def test_teacher_referenced_p_values_are_valid_under_the_null_over_many_served_sets():
+    """The same with the two closenesses referenced to the teacher's own scoring (both measured: the mock
+    models share a vocabulary), which `trace` uses when the teacher scores."""
+    teacher, suspect = get_model("mock/teacher", cache=False), get_model("mock/other", cache=False)
+    prompts = [f"Question {i}: name a colour." for i in range(30)]
+    ps = []
+    for rep in range(300):
+        served = _served_by(teacher, prompts, seed=rep)
+        fresh = draw_fresh(teacher, served, seed=10_000 + rep)
+        a, b = _referenced(suspect, teacher, served, fresh)
+        ps.append(served_test(a, b, closeness=("excess", "fidelity")).p_value)
+    ps = np.array(ps)
+    for alpha in (0.01, 0.05, 0.2):
+        assert np.mean(ps <= alpha) <= alpha + 3 * np.sqrt(alpha * (1 - alpha) / len(ps))
+    assert np.mean(ps <= 0.5) > 0.3
 
 
 def _harvest(teacher, first_seed: int) -> list[ServedAnswer]:
@@ -135,8 +202,9 @@ def test_a_suspect_that_cannot_score_is_compared_by_its_answers():
 
 
 def test_served_answers_load_from_a_log_with_reasons_for_what_is_left_out(tmp_path):
-    from distillwatch.traffic.schema import from_records
     import pyarrow.parquet as pq
+
+    from distillwatch.traffic.schema import from_records
 
     base = {"timestamp": "2026-03-02T10:00:00Z", "model": "m", "messages": [{"role": "user", "content": "hi"}],
             "response_text": "hello there", "temperature": 0.7, "max_tokens": 16, "status": 200}
@@ -170,8 +238,8 @@ def test_a_harvest_without_settings_needs_defaults(tmp_path):
 
 
 def test_trace_cli_with_served_answers(tmp_path):
-    from distillwatch.lab.harvesting import harvest as run_harvest
     from distillwatch.data import PromptRecord
+    from distillwatch.lab.harvesting import harvest as run_harvest
 
     prompts = [PromptRecord(prompt=f"Question {i}: name a colour.", line=i + 1, id=str(i)) for i in range(40)]
     path = tmp_path / "served.jsonl"

@@ -389,10 +389,10 @@ class _Context:
         teacher, gemma = self.model(TEACHER), self.model(SIBLING_TEACHER)
         # what the provider served to the flagged accounts, from its own log: the served-answer test
         served, left_out = load_served(self.provider_dir / "gateway-log", accounts=flagged_accounts)
-        # the candidates answer a pool three times the probes trace puts to the suspect (half the budget
-        # after the identity probes; four requests per probe)
+        # the candidates answer a pool three times the probes trace puts to the suspect (a quarter of the
+        # budget after the identity probes when served answers are given; four requests per probe)
         b = self.b.trace_budget
-        probes = self._campaign_probes(set(flagged_accounts), 3 * max(1, (b - b // 10) // 2 // 4))
+        probes = self._campaign_probes(set(flagged_accounts), 3 * max(1, (b - b // 10) // 4 // 4))
         controls = {"student": [gemma, self.suspect("independent")],
                     "sibling": [gemma, self.suspect("independent")],
                     "independent": [gemma, self.suspect("sibling")]}

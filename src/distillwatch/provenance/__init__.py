@@ -9,7 +9,8 @@
     distribution  mmd_test                                         (MMD between answer embeddings)
     style         style_test, lexical_features                     (teacher-vs-controls classifier)
     identity      identity_test, identity_hits                     (who-made-you probes; weak)
-    served        served_test, load_served, ServedAnswer, draw_fresh (served answers vs fresh redraws)
+    served        served_test, load_served, ServedAnswer, draw_fresh, teacher_referenced
+                  (served answers vs fresh redraws)
     verdict       combine, Decision                                (Holm over tests)
     controls      match_controls, ControlMatch                     (controls chosen from a pool, like T)
     trace         trace, TraceResult, TraceRound                   (models, budget, rounds)
@@ -19,18 +20,25 @@
 Every registered test (`TESTS`) is a pure function of arrays returning `Evidence`.
 """
 
+from ..evidence import Evidence
 from .agreement import agreement_test, prefix_keys, select_probes
 from .controls import ControlMatch, match_controls
 from .distribution import mmd_test
-from ..evidence import Evidence
 from .features import Embedder, hashed_ngrams
 from .identity import identity_hits, identity_test
 from .likelihood import likelihood_test
 from .report import trace_report
-from .served import ServedAnswer, draw_fresh, load_served, prefix_overlap, served_test
+from .served import (
+    ServedAnswer,
+    draw_fresh,
+    load_served,
+    prefix_overlap,
+    served_test,
+    teacher_referenced,
+)
 from .style import lexical_features, style_test
 from .trace import TraceResult, TraceRound, trace
-from .verdict import DECISIVE, VERDICTS, Decision, combine
+from .verdict import DECISIVE, DECISIVE_SERVED, VERDICTS, Decision, combine
 
 TESTS = {
     "agreement": agreement_test,
@@ -42,10 +50,11 @@ TESTS = {
 }
 
 __all__ = [
-    "ControlMatch",
     "DECISIVE",
+    "DECISIVE_SERVED",
     "TESTS",
     "VERDICTS",
+    "ControlMatch",
     "Decision",
     "Embedder",
     "Evidence",
@@ -68,6 +77,7 @@ __all__ = [
     "select_probes",
     "served_test",
     "style_test",
+    "teacher_referenced",
     "trace",
     "trace_report",
 ]

@@ -11,7 +11,10 @@ answers is closer to them almost every time.
 
 The test's validity rests on the fresh answers being drawn exactly as the served ones were: same model,
 same sampling settings, same watermark key. Greedy answers (temperature 0) carry no randomness and are
-left out.
+left out. Any fixed measure of closeness keeps the test exact. When the teacher scores too, two measures
+referenced to it (`teacher_referenced`) are used, one for a student that memorised the served answers'
+tokens and one for a student fitted to the teacher's distributions at their positions (logit
+distillation), with Bonferroni over the two.
 """
 
 from __future__ import annotations
@@ -30,15 +33,18 @@ from ..errors import InputError
 from ..evidence import Evidence
 from ..models import GenerateRequest, Model
 from ..models._types import Prompt
-from .stats import mcnemar_greater
+from .stats import bonferroni_min, mcnemar_greater
 
-__all__ = ["ServedAnswer", "draw_fresh", "load_served", "prefix_overlap", "served_test"]
+__all__ = ["ServedAnswer", "draw_fresh", "load_served", "prefix_overlap", "served_test", "teacher_referenced"]
 
 NULL = (
     "the suspect is independent of the served answers' sampling: per prompt, the served answer and a fresh "
     "answer drawn from the same teacher with the same settings are equally likely to be the one the suspect "
     "is closer to"
 )
+
+TEACHER_REFERENCED = ("log-likelihood per character in excess of the teacher's",
+                      "fidelity to the teacher's token log-probabilities")
 
 _WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 
@@ -187,38 +193,69 @@ def prefix_overlap(text: str, references: Sequence[str]) -> np.ndarray:
     return out
 
 
+def teacher_referenced(suspect_scores: Sequence[Any], teacher_scores: Sequence[Any], answers: Sequence[str]
+                       ) -> np.ndarray:
+    """Two closenesses of the suspect to each answer, referenced to the teacher's scoring of it (from the
+    models' `score` results; None or empty: NaN), as columns of an (n, 2) array.
+
+    Column 0, excess: the suspect's log-likelihood per character minus the teacher's, so that how likely
+    an answer is in itself (short, generic) cancels out; a student that memorised the answer's tokens
+    rises above what it gives a fresh one. Column 1, fidelity: minus the mean absolute difference between
+    the two models' log-probabilities of each token, NaN where they cut the answer into different numbers
+    of tokens (different tokenizers); a student fitted to the teacher's distributions at the answer's
+    positions (logit distillation) follows the teacher there more closely, in whichever direction.
+    """
+    out = np.full((len(answers), 2), np.nan)
+    for i, (s, t, a) in enumerate(zip(suspect_scores, teacher_scores, answers)):
+        if s is None or t is None or not s.logprobs or not t.logprobs:
+            continue
+        ls, lt = np.asarray(s.logprobs, dtype=float), np.asarray(t.logprobs, dtype=float)
+        out[i, 0] = (ls.sum() - lt.sum()) / max(1, len(a))
+        if ls.shape == lt.shape:
+            out[i, 1] = -float(np.mean(np.abs(ls - lt)))
+    return out
+
+
 def served_test(served_closeness: np.ndarray, fresh_closeness: np.ndarray, *,
-                closeness: str = "log-likelihood per character") -> Evidence:
+                closeness: str | Sequence[str] = "log-likelihood per character") -> Evidence:
     """Exact one-sided sign test: is the suspect closer to the served answers than to fresh ones?
 
     `served_closeness[i]` and `fresh_closeness[i]`: how close the suspect is to the served answer to prompt
-    i and to a fresh answer to it (its log-likelihood per character of each, or for a suspect that only
+    i and to a fresh answer to it (its log-likelihood per character of each; for a suspect that only
     answers, `prefix_overlap` of its answer with each). Ties and non-finite pairs carry no sign and are left
-    out (counted in `details`).
+    out (counted in `details`). Two-dimensional inputs (n, k) hold k measures of closeness
+    (`teacher_referenced`), named by `closeness`: each gets its own sign test and the p-value is
+    Bonferroni's over the measures that have a pair.
     """
-    a = np.asarray(served_closeness, dtype=float).ravel()
-    b = np.asarray(fresh_closeness, dtype=float).ravel()
+    a = np.asarray(served_closeness, dtype=float)
+    b = np.asarray(fresh_closeness, dtype=float)
     if a.shape != b.shape:
-        raise ValueError(f"served and fresh closeness differ in length: {a.shape} vs {b.shape}")
+        raise ValueError(f"served and fresh closeness differ in shape: {a.shape} vs {b.shape}")
+    a, b = a.reshape(len(a), -1), b.reshape(len(b), -1)
+    names = [closeness] if isinstance(closeness, str) else list(closeness)
+    if len(names) != a.shape[1]:
+        raise ValueError(f"{a.shape[1]} measures of closeness but {len(names)} names")
     ok = np.isfinite(a) & np.isfinite(b)
-    d = a[ok] - b[ok]
-    wins, losses = int(np.sum(d > 0)), int(np.sum(d < 0))
-    n = int(ok.sum())
+    d = np.where(ok, a - b, 0.0)
+    wins, losses, n = (d > 0).sum(axis=0), (d < 0).sum(axis=0), ok.sum(axis=0)
+    p = np.array([mcnemar_greater(w, l) for w, l in zip(wins, losses)])
+    used = n > 0
+    best = int(np.argmin(np.where(used, p, np.inf))) if used.any() else 0
+    measures = [{"closeness": names[j], "closer_to_served": int(wins[j]), "closer_to_fresh": int(losses[j]),
+                 "ties": int(n[j] - wins[j] - losses[j]), "dropped_non_finite": int(len(d) - n[j]),
+                 "p_value": float(p[j]), "median_difference": float(np.median(d[ok[:, j], j])) if n[j] else 0.0}
+                for j in range(len(names))]
     return Evidence(
         test="served",
-        statistic=float(wins - losses),
-        p_value=mcnemar_greater(wins, losses),
-        effect_size=(wins - losses) / n if n else 0.0,
-        n=n,
-        method=f"exact sign test on which answer, served or freshly redrawn, the suspect is closer to ({closeness})",
+        statistic=float(wins[best] - losses[best]),
+        p_value=bonferroni_min(p[used]) if used.any() else 1.0,
+        effect_size=float((wins[best] - losses[best]) / n[best]) if n[best] else 0.0,
+        n=int(n[best]),
+        method=("exact sign test on which answer, served or freshly redrawn, the suspect is closer to ("
+                + "; ".join(np.array(names)[used] if used.any() else names)
+                + (", Bonferroni over the measures)" if used.sum() > 1 else ")")),
         null_hypothesis=NULL,
-        details={
-            "closer_to_served": wins,
-            "closer_to_fresh": losses,
-            "ties": n - wins - losses,
-            "dropped_non_finite": int((~ok).sum()),
-            "median_difference": float(np.median(d)) if d.size else 0.0,
-            "closeness": closeness,
-            "effect_scale": "(closer to served − closer to fresh) / prompts",
-        },
+        details={**{k: v for k, v in measures[best].items() if k != "p_value"},
+                 "measures": measures,
+                 "effect_scale": "(closer to served − closer to fresh) / prompts, on the measure with the smallest p"},
     )

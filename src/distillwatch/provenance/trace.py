@@ -15,19 +15,26 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, UnsupportedOperation
+from ..evidence import Evidence
 from ..models import GenerateRequest, Model, get_model
 from ..models._types import Prompt
 from .agreement import agreement_test, prefix_keys, select_probes
 from .controls import match_controls
 from .distribution import mmd_test
-from ..evidence import Evidence
 from .features import Embedder
 from .identity import identity_hits, identity_test
 from .likelihood import likelihood_test, per_character
-from .served import ServedAnswer, draw_fresh, prefix_overlap, served_test
+from .served import (
+    TEACHER_REFERENCED,
+    ServedAnswer,
+    draw_fresh,
+    prefix_overlap,
+    served_test,
+    teacher_referenced,
+)
 from .stats import spending_weights
 from .style import lexical_features, style_test
-from .verdict import DECISIVE, combine
+from .verdict import DECISIVE, DECISIVE_SERVED, combine
 
 __all__ = ["TraceResult", "TraceRound", "trace"]
 
@@ -122,17 +129,20 @@ class _Counted:
         self.n += len(served)
         return draw_fresh(self.model, served, logits_processor=logits_processor, seed=seed, progress=self.show)
 
-    def mean_logprob(self, prompts: Sequence[Prompt], answers: Sequence[str]) -> np.ndarray:
-        """Log-likelihood of each answer per character (`likelihood.per_character`)."""
+    def scores(self, prompts: Sequence[Prompt], answers: Sequence[str]) -> list:
+        """The model's `score` of each answer (None for one too long for its context)."""
         if not prompts:
-            return np.zeros(0)
+            return []
         self.n += len(prompts)
         items = [(_messages(p), a) for p, a in zip(prompts, answers)]
         try:
-            scores = self.model.score(items, progress=self.show)
-        except InputError:  # too long for this model's context: score the others, NaN for these
-            scores = [self._score_one(it) for it in items]
-        return per_character(scores, answers)
+            return self.model.score(items, progress=self.show)
+        except InputError:  # too long for this model's context: score the others, None for these
+            return [self._score_one(it) for it in items]
+
+    def mean_logprob(self, prompts: Sequence[Prompt], answers: Sequence[str]) -> np.ndarray:
+        """Log-likelihood of each answer per character (`likelihood.per_character`)."""
+        return per_character(self.scores(prompts, answers), answers) if prompts else np.zeros(0)
 
     def _score_one(self, item):
         try:
@@ -159,7 +169,7 @@ def trace(
     identity: bool = True,
     embedder: Embedder | str = "auto",
     n_permutations: int = 1000,
-    decisive: Sequence[str] = DECISIVE,
+    decisive: Sequence[str] | None = None,
     served: Sequence[ServedAnswer] | None = None,
     served_watermark: Any = None,
     matched_controls: int | None = None,
@@ -176,12 +186,16 @@ def trace(
     identity probes). Alpha is spent over the `rounds` looks as α·t²; the run stops at the first look
     that rejects. `progress`: True shows the models' progress bars; a callable gets each `TraceRound`.
     `decisive` names the tests that can make the verdict "derived" (Holm over them); the others are
-    reported as supporting evidence (see `verdict.DECISIVE` for why the default is agreement and served).
+    reported as supporting evidence. The default is `verdict.DECISIVE` (agreement and served), or
+    `verdict.DECISIVE_SERVED` (served alone) when served answers are given (see `verdict` for why).
 
     `served`: answers the teacher served, e.g. to the accounts `scan` flagged (`served.load_served` reads
-    them from the gateway's log). With them, half of the budget goes to the served-answer test: the
-    teacher redraws a fresh answer to each prompt with the served settings, and the suspect scores both
-    (or, if it cannot score, answers, and its answer is compared to both). `served_watermark` (a
+    them from the gateway's log). With them, three quarters of the budget go to the served-answer test:
+    the teacher redraws a fresh answer to each prompt with the served settings, and the suspect scores
+    both, compared with the teacher's own scoring of each (`served.teacher_referenced`; the teacher's
+    scoring is not the suspect's and does not count against `budget`). A suspect that cannot score answers
+    instead, and its answer is compared to both; a teacher that cannot score leaves the suspect's plain
+    log-likelihood per character. `served_watermark` (a
     `WatermarkConfig`, spec string or config file) is the watermark they were served with, applied to the redraw when
     the teacher is the bare local model; a teacher behind the gateway watermarks on its own.
 
@@ -192,6 +206,8 @@ def trace(
     """
     if not controls:
         raise ValueError("trace needs at least one control model (two or more advised)")
+    if decisive is None:
+        decisive = DECISIVE_SERVED if served else DECISIVE
     show = progress is True
     s = _Counted(_resolve(suspect), show)
     t = _Counted(_resolve(teacher), show)
@@ -215,7 +231,7 @@ def trace(
     chosen: list[ServedAnswer] = []
     if served:
         per_served = 2 if s.can_score else 1
-        n_served = min(len(served), (left // 2) // per_served)
+        n_served = min(len(served), (left * 3 // 4) // per_served)
         chosen = [served[i] for i in np.sort(rng.choice(len(served), size=n_served, replace=False))]
         left -= n_served * per_served
     n_total = max(0, left // per_prompt)
@@ -242,7 +258,8 @@ def trace(
     s_text: dict[int, str] = {}
     s_lp: dict[int, np.ndarray] = {}  # prompt -> suspect's mean logprob of each candidate's answer
     base: dict[int, np.ndarray] = {}  # prompt -> baseline difference per control
-    closeness: list[tuple[float, float]] = []  # per served answer used: suspect's closeness to it, to the fresh one
+    close_served: list[np.ndarray] = []  # per look, (answers, measures): the suspect's closeness to each served
+    close_fresh: list[np.ndarray] = []  # answer used, and to its fresh redraw
     close_kind = "log-likelihood per character"
     history: list[TraceRound] = []
     overall_p, verdict, evidence = 1.0, "inconclusive", []
@@ -274,18 +291,18 @@ def trace(
                     base[i] = base_new[row]
         used_sel += sel
         used_rand += rand
-        part = range(len(closeness), round(len(chosen) * (r + 1) / rounds))
+        part = range(sum(map(len, close_served)), round(len(chosen) * (r + 1) / rounds))
         if part:
-            pairs, close_kind = _served_closeness(s, [chosen[i] for i in part], [fresh[i] for i in part], max_tokens)
-            closeness += pairs
+            a, b, close_kind = _served_closeness(s, t, [chosen[i] for i in part], [fresh[i] for i in part], max_tokens)
+            close_served.append(a)
+            close_fresh.append(b)
 
         evidence = _run_tests(
             s_text, s_lp, base, used_sel + used_rand, used_rand, answers, keys, prefix_lengths, names,
             emb, m, n_permutations, seed + r,
         )
-        if closeness:
-            c = np.array(closeness)
-            evidence.append(served_test(c[:, 0], c[:, 1], closeness=close_kind))
+        if close_served:
+            evidence.append(served_test(np.concatenate(close_served), np.concatenate(close_fresh), closeness=close_kind))
         if id_evidence is not None:
             evidence.append(id_evidence)
         level = float(weights[r] * alpha)
@@ -362,21 +379,33 @@ def _run_tests(s_text, s_lp, base, used, explore, answers, keys, prefix_lengths,
     return evidence
 
 
-def _served_closeness(s: _Counted, items: list[ServedAnswer], fresh: list[str], max_tokens: int
-                      ) -> tuple[list[tuple[float, float]], str]:
-    """The suspect's closeness to each served answer and to its fresh redraw: log-likelihood per character
-    when it scores, else how many leading words its own answer shares with each."""
+def _served_closeness(s: _Counted, t: _Counted, items: list[ServedAnswer], fresh: list[str], max_tokens: int
+                      ) -> tuple[np.ndarray, np.ndarray, str | tuple[str, ...]]:
+    """The suspect's closeness to each served answer and to its fresh redraw, (n, measures) each, and the
+    measures' names: two referenced to the teacher's scoring when both score (`served.teacher_referenced`),
+    its log-likelihood per character when only the suspect scores, else how many leading words its own
+    answer shares with each."""
     prompts = [it.prompt for it in items]
+    served = [it.answer for it in items]
     if s.can_score:
         try:
-            on_served = s.mean_logprob(prompts, [it.answer for it in items])
-            on_fresh = s.mean_logprob(prompts, fresh)
-            return list(zip(on_served.tolist(), on_fresh.tolist())), "log-likelihood per character"
+            s_served, s_fresh = s.scores(prompts, served), s.scores(prompts, fresh)
         except UnsupportedOperation:  # e.g. a server without echo
             s.can_score = False
+        else:
+            if t.can_score:
+                try:
+                    t_served, t_fresh = t.scores(prompts, served), t.scores(prompts, fresh)
+                except UnsupportedOperation:
+                    t.can_score = False
+                else:
+                    return (teacher_referenced(s_served, t_served, served), teacher_referenced(s_fresh, t_fresh, fresh),
+                            TEACHER_REFERENCED)
+            return (per_character(s_served, served)[:, None], per_character(s_fresh, fresh)[:, None],
+                    "log-likelihood per character")
     own = s.answer(prompts, max_tokens)
-    pairs = [tuple(prefix_overlap(a, [it.answer, f]).tolist()) for a, it, f in zip(own, items, fresh)]
-    return pairs, "leading words shared with the suspect's greedy answer"
+    pairs = np.array([prefix_overlap(a, [it.answer, f]) for a, it, f in zip(own, items, fresh)]).reshape(-1, 2)
+    return pairs[:, :1], pairs[:, 1:], "leading words shared with the suspect's greedy answer"
 
 
 def _processor(watermark: Any, model: Model):

@@ -11,7 +11,7 @@ import numpy as np
 from ..evidence import Evidence
 from .stats import bonferroni_min, holm
 
-__all__ = ["DECISIVE", "VERDICTS", "Decision", "combine"]
+__all__ = ["DECISIVE", "DECISIVE_SERVED", "VERDICTS", "Decision", "combine"]
 
 VERDICTS = ("derived", "no evidence", "inconclusive")
 # Tests whose null hypothesis holds for unrelated and sibling suspects: only these can make a verdict
@@ -24,8 +24,12 @@ VERDICTS = ("derived", "no evidence", "inconclusive")
 # exchangeability of the suspect with a control, which fixed model pairs violate in either direction
 # (their false-positive rates on unrelated pairs were 2-8% at α = 0.01), so by default they are
 # supporting evidence: reported, able to make a verdict "inconclusive", never "derived". Identity
-# claims are supporting evidence always (see identity.CAVEAT).
+# claims are supporting evidence always (see identity.CAVEAT). When served answers are given, the exact
+# served-answer test decides alone (DECISIVE_SERVED): the agreement test's null still rests on the
+# controls, and on the zoo it made one of 79 unrelated suspects "derived" beside the served test
+# (bench/trace_zoo.py --served --matched 2: agreement p = 4e-5 for a SmolLM2 student against a tiny teacher).
 DECISIVE = ("agreement", "served")
+DECISIVE_SERVED = ("served",)
 SUGGESTIVE = 0.2  # a combined p-value below this, short of significance, is "inconclusive", not "no evidence"
 
 
