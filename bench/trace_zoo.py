@@ -78,6 +78,17 @@ def _harvests(zoo: Path) -> dict[str, tuple[list, str | None, str]]:
     return out
 
 
+def calibration(runs: list[dict]) -> dict:
+    """The combined p-values of the null cases (independent and sibling suspects): how many fall at or below
+    0.01, and a one-sided KS test of "uniform or conservative" (small p: more small p-values than uniform)."""
+    from scipy import stats
+
+    ps = np.array([r["p_value"] for r in runs if r["kind"] in ("independent", "sibling")])
+    return {"null_cases": int(ps.size), "at_or_below_0.01": int(np.sum(ps <= 0.01)),
+            "derived": sum(r["verdict"] == "derived" for r in runs if r["kind"] in ("independent", "sibling")),
+            "ks_greater_p": float(stats.kstest(ps, "uniform", alternative="greater").pvalue) if ps.size else None}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--zoo", type=Path, default=OUT / "zoo-default",
@@ -92,6 +103,10 @@ def main() -> None:
     ap.add_argument("--matched", type=int, default=None,
                     help="choose this many controls per case from the pool of models not derived from the teacher")
     ap.add_argument("--match-prompts", type=int, default=40, help="prompts the controls are chosen on")
+    ap.add_argument("--one-seed", action="store_true",
+                    help="trace every case with seed 0 instead of its own: a teacher's served subset and redraws are "
+                         "then the same in all its cases and come from the response cache (much faster with a "
+                         "bundled teacher; each case's test stays exact, but its null cases share one redraw set)")
     args = ap.parse_args()
 
     from distillwatch.data import load_prompts
@@ -130,7 +145,7 @@ def main() -> None:
             own = by_name[suspect].get("details", {}).get("harvest") if kind.startswith("power") else None
             served, watermark = (harvests[own] if own else next(h for h in harvests.values() if h[2] == teacher))[:2]
         r = trace(model(suspect), model(teacher), [model(c) for c in controls], budget=args.budget, probes=probes,
-                  max_tokens=args.max_tokens, seed=i, embedder=emb, n_permutations=500,
+                  max_tokens=args.max_tokens, seed=0 if args.one_seed else i, embedder=emb, n_permutations=500,
                   served=served, served_watermark=watermark, matched_controls=args.matched,
                   match_prompts=args.match_prompts)
         name_of = {model(c).model_id: c for c in controls}
@@ -146,6 +161,7 @@ def main() -> None:
     result["runs"] = runs
     result["power_at_fpr_0.01"] = bench_trace.power_table(runs)
     result["median_queries_per_verdict"] = float(np.median([r["queries"] for r in runs]))
+    result["calibration"] = calibration(runs)
     result["verdicts"] = {
         kind: {"n": len(rs), **{v: sum(r["verdict"] == v for r in rs) for v in ("derived", "no evidence", "inconclusive")},
                "median_queries": float(np.median([r["queries"] for r in rs]))}

@@ -24,6 +24,7 @@ from distillwatch.provenance import (
     trace,
 )
 from distillwatch.provenance.likelihood import per_character
+from distillwatch.provenance.served import TEACHER_REFERENCED
 
 from .zoo import TRAIN_PROMPTS
 
@@ -180,7 +181,9 @@ def test_trace_with_served_answers_attributes_the_student_within_budget(zoo, har
     r = trace(students["served"], zoo["T"], [zoo["C1"], zoo["C2"]], **kw)
     served = next(e for e in r.evidence if e.test == "served")
     assert r.verdict == "derived" and served.p_value <= 0.01 and r.queries <= 150
-    assert "served" in r.decisive
+    assert r.decisive == ["served"]  # with served answers, the exact test decides alone
+    # the teacher scores, so the closeness is referenced to it, in both measures
+    assert tuple(m["closeness"] for m in served.details["measures"]) == TEACHER_REFERENCED
     r = trace(zoo["sibling"], zoo["T"], [zoo["C1"], zoo["C2"]], **kw)
     assert r.verdict != "derived" and next(e for e in r.evidence if e.test == "served").p_value > 0.01
 
