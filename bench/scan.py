@@ -198,6 +198,9 @@ def main() -> None:
                     help="engine(s) of the timed scan; both: the same log on DuckDB and on Spark (local[2])")
     ap.add_argument("--memory-limit", default=None,
                     help="DuckDB memory limit of the timed scan (default: scan's, DEFAULT_MEMORY_LIMIT; 'none': DuckDB's own)")
+    ap.add_argument("--phrasing", choices=("lexicon", "paraphrased"), default="lexicon",
+                    help="how the simulated campaigns word their requests (lab.traffic_sim): paraphrased = not as "
+                         "the scan's lexicons expect, so detection must rest on more than the words")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     engines = ["duckdb", "spark"] if args.engine == "both" else [args.engine]
@@ -215,7 +218,7 @@ def main() -> None:
         else:
             t = time.perf_counter()
             log, labels_file = simulate_traffic(tmp / "log.parquet", args.accounts, args.days, None, seed=0,
-                                                volume=args.volume)
+                                                volume=args.volume, phrasing=args.phrasing)
             sim_s = time.perf_counter() - t
             labels = pq.read_table(labels_file).to_pylist()
             rows = pq.read_metadata(log).num_rows

@@ -383,13 +383,25 @@ def lab_traffic(
     accounts: int = typer.Option(5000, "--accounts", min=10, help="Benign accounts."),
     days: float = typer.Option(7.0, "--days", min=0.1),
     seed: int = typer.Option(0, "--seed"),
+    campaigns: str = typer.Option("all", "--campaigns", help="Which campaigns: 'all' (one of every kind), "
+                                  "'none' (benign only), kinds separated by commas (cot_harvest, capability_sweep, "
+                                  "rubric_harvest, hydra, low_and_slow, reseller_hidden, model_pivot), or a JSON "
+                                  "file of campaign records (name, kind, accounts, requests, start_day)."),
+    phrasing: str = typer.Option("lexicon", "--phrasing", help="'lexicon': campaign requests worded as the scan's "
+                                 "lexicons expect; 'paraphrased': reworded, so detection must rest on more "
+                                 "than the words."),
 ):
     """Simulate API traffic with ground truth: benign personas built from real user prompts (incl. heavy
     batch customers and researchers) and every campaign type (CoT harvest, capability sweep, rubric
     harvest, hydra cluster, low-and-slow, reseller cover, pivot on a release). Responses are synthesised."""
-    from .lab.traffic_sim import simulate_traffic
+    from .lab.traffic_sim import campaigns_from_spec, simulate_traffic
 
-    log_path, labels = simulate_traffic(output, accounts=accounts, days=days, seed=seed)
+    try:
+        camps = campaigns_from_spec(campaigns)
+        log_path, labels = simulate_traffic(output, accounts=accounts, days=days, seed=seed, campaigns=camps,
+                                            phrasing=phrasing)
+    except ValueError as e:
+        raise InputError(str(e)) from None
     out.print(f"log: {log_path}\nlabels: {labels}")
 
 

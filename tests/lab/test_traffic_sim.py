@@ -3,6 +3,7 @@ kind present, deterministic under the seed."""
 
 from __future__ import annotations
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
@@ -66,3 +67,63 @@ def test_hard_negative_batch_customer_shape(tmp_path):
 def test_unknown_campaign_kind_is_refused(tmp_path):
     with pytest.raises(ValueError, match="unknown campaign kind"):
         simulate_traffic(tmp_path / "x.parquet", accounts=10, days=1, campaigns=[Campaign("x", "nope", 1, 10)])
+
+
+def test_paraphrased_campaigns_avoid_the_lexicons_and_benign_traffic_is_unchanged(tmp_path):
+    """Paraphrased campaign requests raise far fewer lexicon flags than lexicon-worded ones; the benign
+    accounts' requests are the same in both logs."""
+    from distillwatch.traffic import compute_signatures
+
+    flags = {}
+    tables = {}
+    for phrasing in ("lexicon", "paraphrased"):
+        log, labels = simulate_traffic(tmp_path / f"{phrasing}.parquet", seed=3, phrasing=phrasing, **SMALL)
+        table = pq.read_table(log)
+        lab = pq.read_table(labels).to_pylist()
+        bad = {r["account_id"] for r in lab if r["campaign"] is not None}
+        is_camp = pc.is_in(table.column("account_id"), value_set=pa.array(sorted(bad)))
+        tables[phrasing] = table.filter(pc.invert(is_camp))
+        reader = LogReader(log)
+        sig = pa.Table.from_batches([compute_signatures(b) for b in reader])
+        camp = sig.filter(pc.is_in(sig.column("account_id"), value_set=pa.array(sorted(bad))))
+        flags[phrasing] = sum(pc.sum(camp.column(f)).as_py() or 0 for f in ("is_cot", "is_synthetic", "is_rubric"))
+    assert flags["paraphrased"] < 0.5 * flags["lexicon"]
+    benign = [t.select(["account_id", "messages", "timestamp"]) for t in tables.values()]
+    assert benign[0].equals(benign[1])
+    with pytest.raises(ValueError, match="unknown phrasing"):
+        simulate_traffic(tmp_path / "x.parquet", accounts=10, days=1, phrasing="poetic")
+
+
+def test_campaign_specs_from_the_command_line(tmp_path):
+    from distillwatch.lab.traffic_sim import campaigns_from_spec
+
+    assert campaigns_from_spec("all") == default_campaigns()
+    assert campaigns_from_spec("none") == ()
+    assert [c.kind for c in campaigns_from_spec("hydra, cot-harvest,hydra")] == ["hydra", "cot_harvest"]
+    spec = tmp_path / "camps.json"
+    spec.write_text('[{"name": "mine", "kind": "low_and_slow", "accounts": 3, "requests": 40}]')
+    assert campaigns_from_spec(str(spec)) == (Campaign("mine", "low_and_slow", 3, 40),)
+    for bad, msg in (("hydra,nope", "unknown campaign kind"), (str(tmp_path / "missing.json"), "does not exist")):
+        with pytest.raises(ValueError, match=msg):
+            campaigns_from_spec(bad)
+    spec.write_text('[{"name": "x", "kind": "nope", "accounts": 1, "requests": 1}]')
+    with pytest.raises(ValueError, match="unknown campaign kind"):
+        campaigns_from_spec(str(spec))
+    spec.write_text('{"not": "a list"')
+    with pytest.raises(ValueError, match="expected a JSON list"):
+        campaigns_from_spec(str(spec))
+
+
+def test_lab_traffic_cli_takes_campaigns_and_phrasing(tmp_path):
+    from typer.testing import CliRunner
+
+    from distillwatch.cli import app
+
+    out = tmp_path / "t.parquet"
+    r = CliRunner().invoke(app, ["lab", "traffic", "--out", str(out), "--accounts", "40", "--days", "0.5",
+                                 "--campaigns", "hydra,rubric_harvest", "--phrasing", "paraphrased"])
+    assert r.exit_code == 0, r.output
+    kinds = {row["kind"] for row in pq.read_table(labels_path(out)).to_pylist() if row["campaign"]}
+    assert kinds == {"hydra", "rubric_harvest"}
+    r = CliRunner().invoke(app, ["lab", "traffic", "--out", str(out), "--campaigns", "nope"])
+    assert r.exit_code != 0 and "unknown campaign kind" in str(r.exception)

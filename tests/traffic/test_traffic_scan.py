@@ -172,3 +172,20 @@ def test_a_memory_limit_changes_no_alert_and_its_spill_directory_is_removed(worl
     assert not Path(spill).exists()
     with pytest.raises(InputError, match="memory_limit"):
         DuckEngine(memory_limit="lots")
+
+
+def test_a_hydra_worded_past_the_lexicons_is_caught_by_its_shared_payment_fingerprints(world, tmp_path):
+    """Paraphrased campaign requests raise no lexicon flag to speak of; the hydra is still linked into one
+    cluster, and many accounts paying with a few cards is what flags it."""
+    from distillwatch.lab.traffic_sim import Campaign
+
+    log, labels = simulate_traffic(tmp_path / "para.parquet", seed=3, phrasing="paraphrased",
+                                   campaigns=[Campaign("hydra", "hydra", 30, 600)], **SIM)
+    hydra = {a for a, r in _labels(labels).items() if r["campaign"] == "hydra"}
+    result = scan([log], tmp_path / "out", fpr=FPR, reference=world["reference"], progress=False)
+    alerts = [a for a in result.alerts if set(a["account_ids"]) & hydra]
+    assert alerts and hydra <= set().union(*(a["account_ids"] for a in alerts))
+    reasons = " ".join(str(r) for a in alerts for r in a["reasons"])
+    assert "payment" in reasons
+    flagged_benign = set(result.flagged_accounts) - hydra
+    assert len(flagged_benign) <= max(2, 3 * FPR * (len(_labels(labels)) - len(hydra)))

@@ -15,6 +15,9 @@ Extras (one row per entity):
   log starts (a release inside the window, not the model everyone was already using).
 - ``active_hours_share``: share of the 24 hours of the day (UTC) with at least one request; harvesters
   run around the clock, people sleep.
+- ``accounts_per_payment``: accounts that pay, per distinct payment fingerprint among them (null when
+  none records one): about 1 for people and organisations, many for a hydra of accounts paid for with
+  a few cards.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from .signatures import SIGNATURE_SCHEMA
 
 __all__ = ["ENTITY_EXTRAS", "ENTITY_EXTRAS_SQL", "entity_features"]
 
-ENTITY_EXTRAS = ("n_accounts", "n_ip24", "pivot_share", "active_hours_share")  # the columns besides account_id
+ENTITY_EXTRAS = ("n_accounts", "n_ip24", "pivot_share", "active_hours_share",
+                 "accounts_per_payment")  # the columns besides account_id
 
 ENTITY_EXTRAS_SQL = """
 WITH s AS (SELECT * FROM {table}),
@@ -43,7 +47,9 @@ SELECT s.account_id,
                       ELSE s.ip END) AS n_ip24,
   avg(CASE WHEN r.released IS NOT NULL AND s.timestamp < r.released + INTERVAL {pivot_hours} HOUR
       THEN 1 ELSE 0 END) AS pivot_share,
-  CAST(count(DISTINCT hour(s.timestamp)) AS DOUBLE) / 24 AS active_hours_share
+  CAST(count(DISTINCT hour(s.timestamp)) AS DOUBLE) / 24 AS active_hours_share,
+  CAST(count(DISTINCT CASE WHEN s.payment_fingerprint IS NOT NULL THEN s.{account} END) AS DOUBLE)
+    / nullif(count(DISTINCT s.payment_fingerprint), 0) AS accounts_per_payment
 FROM s LEFT JOIN releases r USING (model)
 GROUP BY s.account_id
 """

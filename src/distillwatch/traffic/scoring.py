@@ -69,6 +69,8 @@ FEATURES: tuple[Feature, ...] = (
     Feature("gap_cv", -1, 0.5, False, "metronome timing (low variation of gaps)", min_scale=0.1),
     Feature("active_hours_share", 1, 0.5, False, "round-the-clock activity", min_scale=0.05),
     Feature("n_accounts", 1, 1.0, False, "accounts linked together", log=True, min_scale=0.3),
+    Feature("accounts_per_payment", 1, 1.0, False, "accounts sharing each payment fingerprint", log=True,
+            min_scale=0.3),
 )
 
 
