@@ -99,38 +99,28 @@ def _served_by(teacher, prompts, seed: int, temperature: float = 1.0, max_tokens
     return [ServedAnswer(_user(p), c.text, temperature, max_tokens) for p, c in zip(prompts, teacher.generate(reqs))]
 
 
-def test_p_values_are_valid_under_the_null_over_many_served_sets():
+@pytest.mark.parametrize("closeness", ["suspect alone", "referenced to the teacher"])
+def test_p_values_are_valid_under_the_null_over_many_served_sets(closeness):
     """A suspect that never saw the served answers (here: a different mock model) rejects at α no more
-    often than α, over 300 independent served sets."""
+    often than α, over 300 independent served sets: with its own log-likelihood as the closeness, and with
+    the two closenesses referenced to the teacher's scoring that `trace` uses when the teacher scores (both
+    measured: the mock models share a vocabulary)."""
     teacher, suspect = get_model("mock/teacher", cache=False), get_model("mock/other", cache=False)
     prompts = [f"Question {i}: name a colour." for i in range(30)]
     ps = []
     for rep in range(300):
         served = _served_by(teacher, prompts, seed=rep)
         fresh = draw_fresh(teacher, served, seed=10_000 + rep)
-        ps.append(served_test(_closeness(suspect, served, [s.answer for s in served]),
-                              _closeness(suspect, served, fresh)).p_value)
+        if closeness == "suspect alone":
+            e = served_test(_closeness(suspect, served, [s.answer for s in served]), _closeness(suspect, served, fresh))
+        else:
+            e = served_test(*_referenced(suspect, teacher, served, fresh), closeness=("excess", "fidelity"))
+            assert len(e.details["measures"]) == 2 and all(m["dropped_non_finite"] == 0 for m in e.details["measures"])
+        ps.append(e.p_value)
     ps = np.array(ps)
     for alpha in (0.01, 0.05, 0.2):
         assert np.mean(ps <= alpha) <= alpha + 3 * np.sqrt(alpha * (1 - alpha) / len(ps))
     assert np.mean(ps <= 0.5) > 0.3  # not degenerate: the p-values spread over the unit interval
-
-
-def test_teacher_referenced_p_values_are_valid_under_the_null_over_many_served_sets():
-    """The same with the two closenesses referenced to the teacher's own scoring (both measured: the mock
-    models share a vocabulary), which `trace` uses when the teacher scores."""
-    teacher, suspect = get_model("mock/teacher", cache=False), get_model("mock/other", cache=False)
-    prompts = [f"Question {i}: name a colour." for i in range(30)]
-    ps = []
-    for rep in range(300):
-        served = _served_by(teacher, prompts, seed=rep)
-        fresh = draw_fresh(teacher, served, seed=10_000 + rep)
-        a, b = _referenced(suspect, teacher, served, fresh)
-        ps.append(served_test(a, b, closeness=("excess", "fidelity")).p_value)
-    ps = np.array(ps)
-    for alpha in (0.01, 0.05, 0.2):
-        assert np.mean(ps <= alpha) <= alpha + 3 * np.sqrt(alpha * (1 - alpha) / len(ps))
-    assert np.mean(ps <= 0.5) > 0.3
 
 
 def _harvest(teacher, first_seed: int) -> list[ServedAnswer]:
