@@ -567,8 +567,8 @@ def trace(
         served_answers, skipped = load_served(served, accounts=served_account, temperature=served_temperature,
                                               max_tokens=served_max_tokens)
         left_out = ", ".join(f"{n} {why}" for why, n in skipped.items())
-        out.print(f"served answers: {len(served_answers)} sampled answers from {served}"
-                  + (f" (left out: {left_out})" if left_out else ""))
+        console.print(f"served answers: {len(served_answers)} sampled answers from {served}"
+                      + (f" (left out: {left_out})" if left_out else ""))
         if not served_answers:
             raise InputError(f"no sampled answers to test in {served}" + (f" (left out: {left_out})" if left_out else ""))
     served_config = _watermark_config(served_watermark) if served_watermark is not None else None
@@ -578,7 +578,7 @@ def trace(
                        progress=True, teacher_names=teacher_name, served=served_answers,
                        served_watermark=served_config, matched_controls=matched_controls)
     if result.control_match:
-        out.print(f"controls chosen from the pool: {', '.join(result.control_match['chosen'])}")
+        console.print(f"controls chosen from the pool: {', '.join(result.control_match['chosen'])}")
     record = result.to_dict()
     with RunLog("trace", out_dir) as log:
         log.write("config", suspect=suspect, teacher=teacher, controls=control, budget=budget, alpha=alpha)

@@ -241,7 +241,7 @@ def test_trace_cli_with_served_answers(tmp_path):
             "mock/c2", "--budget", "60", "--out", str(tmp_path / "out"), "--json", "--no-cache", "--served", str(path)]
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
-    rec = json.loads(r.stdout.strip().splitlines()[-1])
+    rec = json.loads(r.stdout)  # with --json, stdout is the record alone (progress and notes go to stderr)
     served = next(e for e in rec["evidence"] if e["test"] == "served")
     assert served["n"] > 0 and rec["queries"] <= 60
     r = CliRunner().invoke(app, args[:-1] + [str(tmp_path / "missing.jsonl")])
