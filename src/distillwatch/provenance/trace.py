@@ -195,9 +195,9 @@ def trace(
     both, compared with the teacher's own scoring of each (`served.teacher_referenced`; the teacher's
     scoring is not the suspect's and does not count against `budget`). A suspect that cannot score answers
     instead, and its answer is compared to both; a teacher that cannot score leaves the suspect's plain
-    log-likelihood per character. `served_watermark` (a
-    `WatermarkConfig`, spec string or config file) is the watermark they were served with, applied to the redraw when
-    the teacher is the bare local model; a teacher behind the gateway watermarks on its own.
+    log-likelihood per character. `served_watermark` (a `WatermarkConfig`, spec string or config file) is
+    the watermark they were served with, applied to the redraw when the teacher is the bare local model; a
+    teacher behind the gateway watermarks on its own.
 
     `matched_controls` = k: treat `controls` as a pool of models known not to be derived from the teacher
     and keep the k that resemble the teacher most (`controls.match_controls`), judged on `match_prompts`
