@@ -101,6 +101,10 @@ def campaigns_from_spec(spec: str) -> tuple[Campaign, ...]:
         if unknown or not kinds:
             raise ValueError(f"unknown campaign kind(s) {unknown or spec!r}; one of {CAMPAIGN_KINDS}, 'all' or 'none'")
         camps = tuple(by_kind[k] for k in dict.fromkeys(kinds))
+    return _known_kinds(camps)
+
+
+def _known_kinds(camps: tuple[Campaign, ...]) -> tuple[Campaign, ...]:
     for c in camps:
         if c.kind not in CAMPAIGN_KINDS:
             raise ValueError(f"unknown campaign kind {c.kind!r}; one of {CAMPAIGN_KINDS}")
@@ -315,11 +319,8 @@ def simulate_traffic(out: str | Path, accounts: int = 5000, days: float = 7.0,
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    camps = default_campaigns() if campaigns is None else tuple(
-        c if isinstance(c, Campaign) else Campaign(**c) for c in campaigns)
-    for c in camps:
-        if c.kind not in CAMPAIGN_KINDS:
-            raise ValueError(f"unknown campaign kind {c.kind!r}; one of {CAMPAIGN_KINDS}")
+    camps = default_campaigns() if campaigns is None else _known_kinds(tuple(
+        c if isinstance(c, Campaign) else Campaign(**c) for c in campaigns))
     if phrasing not in PHRASINGS:
         raise ValueError(f"unknown phrasing {phrasing!r}; one of {PHRASINGS}")
     from distillwatch.data import user_prompts
