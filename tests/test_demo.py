@@ -55,7 +55,10 @@ def test_radioactivity_attributes_the_student_and_not_the_others(demo):
     radio = r["radioactivity"]
     assert radio["student"]["p_value"] < 1e-4
     assert radio["sibling"]["p_value"] > 1e-3 and radio["independent"]["p_value"] > 1e-3
-    assert radio["wrong_keys"]["min_p"] > 1e-3 / radio["wrong_keys"]["n"] * 10  # no wrong key fires
+    # no wrong key fires at a family-wise level of 1e-3 (Bonferroni over the keys). The bound was ten times
+    # stricter, which a null run misses about once in a hundred: one did, at min p = 5e-4 (KS p = 0.24).
+    assert radio["wrong_keys"]["min_p"] > 1e-3 / radio["wrong_keys"]["n"]
+    assert radio["wrong_keys"]["ks_uniform_p"] > 1e-3  # the wrong keys' p-values look uniform
 
 
 def test_trace_and_audit_ran_on_every_model(demo):
