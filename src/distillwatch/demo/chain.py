@@ -385,14 +385,15 @@ class _Context:
     def trace(self, flagged_accounts: list[str]) -> dict:
         from ..provenance import load_served, trace as run_trace
         from ..provenance.report import trace_report
+        from ..provenance.trace import budget_split, identity_probes
 
         teacher, gemma = self.model(TEACHER), self.model(SIBLING_TEACHER)
         # what the provider served to the flagged accounts, from its own log: the served-answer test
         served, left_out = load_served(self.provider_dir / "gateway-log", accounts=flagged_accounts)
-        # the candidates answer a pool three times the probes trace puts to the suspect (a quarter of the
-        # budget after the identity probes when served answers are given; four requests per probe)
+        # the candidates answer a pool three times the probes trace puts to the suspect
         b = self.b.trace_budget
-        probes = self._campaign_probes(set(flagged_accounts), 3 * max(1, (b - b // 10) // 4 // 4))
+        _, _, n_probes = budget_split(b, n_identity=len(identity_probes(b)), n_served=len(served), n_controls=2)
+        probes = self._campaign_probes(set(flagged_accounts), 3 * max(1, n_probes))
         controls = {"student": [gemma, self.suspect("independent")],
                     "sibling": [gemma, self.suspect("independent")],
                     "independent": [gemma, self.suspect("sibling")]}

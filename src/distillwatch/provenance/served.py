@@ -33,6 +33,7 @@ from ..errors import InputError
 from ..evidence import Evidence
 from ..models import GenerateRequest, Model
 from ..models._types import Prompt
+from .likelihood import per_character
 from .stats import bonferroni_min, mcnemar_greater
 
 __all__ = ["ServedAnswer", "draw_fresh", "load_served", "prefix_overlap", "served_test", "teacher_referenced"]
@@ -206,13 +207,10 @@ def teacher_referenced(suspect_scores: Sequence[Any], teacher_scores: Sequence[A
     positions (logit distillation) follows the teacher there more closely, in whichever direction.
     """
     out = np.full((len(answers), 2), np.nan)
-    for i, (s, t, a) in enumerate(zip(suspect_scores, teacher_scores, answers)):
-        if s is None or t is None or not s.logprobs or not t.logprobs:
-            continue
-        ls, lt = np.asarray(s.logprobs, dtype=float), np.asarray(t.logprobs, dtype=float)
-        out[i, 0] = (ls.sum() - lt.sum()) / max(1, len(a))
-        if ls.shape == lt.shape:
-            out[i, 1] = -float(np.mean(np.abs(ls - lt)))
+    out[:, 0] = per_character(suspect_scores, answers) - per_character(teacher_scores, answers)
+    for i, (s, t) in enumerate(zip(suspect_scores, teacher_scores)):
+        if s is not None and t is not None and s.logprobs and len(s.logprobs) == len(t.logprobs or ()):
+            out[i, 1] = -float(np.mean(np.abs(np.subtract(s.logprobs, t.logprobs))))
     return out
 
 

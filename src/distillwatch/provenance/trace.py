@@ -36,7 +36,7 @@ from .stats import spending_weights
 from .style import lexical_features, style_test
 from .verdict import DECISIVE, DECISIVE_SERVED, combine
 
-__all__ = ["TraceResult", "TraceRound", "trace"]
+__all__ = ["TraceResult", "TraceRound", "budget_split", "identity_probes", "trace"]
 
 ModelLike = Model | str
 
@@ -221,20 +221,12 @@ def trace(
     m = len(cs)
     names = _unique([c.model_id for c in candidates])
 
-    id_prompts: list[str] = []
-    if identity:
-        from ..data import load_prompts
-
-        id_prompts = [r.prompt for r in load_prompts("probes:identity").records][: max(0, budget // 10)]
-    per_prompt = 1 + ((m + 1) if s.can_score else 0)
-    left = budget - len(id_prompts)
+    id_prompts = identity_probes(budget) if identity else []
+    _, n_served, n_total = budget_split(budget, n_identity=len(id_prompts), n_served=len(served or ()),
+                                        n_controls=m, suspect_scores=s.can_score)
     chosen: list[ServedAnswer] = []
     if served:
-        per_served = 2 if s.can_score else 1
-        n_served = min(len(served), (left * 3 // 4) // per_served)
         chosen = [served[i] for i in np.sort(rng.choice(len(served), size=n_served, replace=False))]
-        left -= n_served * per_served
-    n_total = max(0, left // per_prompt)
     pool = _pool(probes, n_total, seed)
     pool = [p for p in pool if _key(p) not in match_keys]  # the prompts the controls were chosen on stay out
     n_total = min(n_total, len(pool))
@@ -336,6 +328,29 @@ def trace(
         decisive=list(decisive),
         control_match=match,
     )
+
+
+def identity_probes(budget: int) -> list[str]:
+    """The identity probes `trace` puts to the suspect under `budget`: a tenth of it at most."""
+    from ..data import load_prompts
+
+    return [r.prompt for r in load_prompts("probes:identity").records][: max(0, budget // 10)]
+
+
+def budget_split(budget: int, *, n_identity: int, n_served: int, n_controls: int, suspect_scores: bool = True
+                 ) -> tuple[int, int, int]:
+    """How `trace` spends `budget` suspect queries: (identity probes, served answers tested, probe prompts).
+
+    The identity probes come first (`n_identity` of them); three quarters of the rest go to the served
+    answers (`n_served` available; two queries each when the suspect scores, one otherwise), and what is
+    left to probe prompts, each answered and, when the suspect scores, scoring the teacher's and every
+    control's answer."""
+    left = budget - n_identity
+    per_served = 2 if suspect_scores else 1
+    served = min(n_served, (left * 3 // 4) // per_served) if n_served else 0
+    left -= served * per_served
+    per_prompt = 1 + ((n_controls + 1) if suspect_scores else 0)
+    return n_identity, served, max(0, left // per_prompt)
 
 
 def _matched(t: _Counted, pool: list[_Counted], k: int, probes, n_prompts: int, max_tokens: int,
