@@ -227,3 +227,34 @@ def test_a_parquet_log_is_read_in_bounded_memory(tmp_path):
         peak = max(peak, pa.total_allocated_bytes() - base)
     assert rows == n_rows > 10_000
     assert peak < 10 * one_group, (peak, one_group)
+
+
+# Messages of every shape: a plain JSON string, content parts, non-string contents, elements that are not
+# objects, escapes, empty and null arrays. The typed parse must give what the general expression gives.
+ODD_MESSAGES = [
+    '"plain"',
+    '[{"role":"user","content":[{"type":"text","text":"a"},{"type":"image"},{"type":"text","text":"b"}]},'
+    '{"role":"assistant","content":"no"},{"content":"x"}]',
+    '["str elem", {"role":"user","content":"y"}]',
+    '[{"role":"system","content":null},{"role":"user","content":5}]',
+    '[]', '{"role":"user"}', '[1,2]', '[null]', '[{"role":"user"}]',
+    '[{"role":["a"],"content":"z"}]',
+    '[{"role":"user","content":true}]', '[{"role":"user","content":{"a":1}}]',
+    '[{"role":"user","content":"[x"}]', '[{"role":"user","content":"  \\"x"}]',
+    '[{"role":"user","content":"a\\"b\\u00e9\\n"}, {"role":"assistant","content":"q"}, {"role":null,"content":"w"}]',
+    '[{"role":"system","content":"s"},{"role":"user","content":"u1"},{"role":"assistant","content":"a1"},'
+    '{"role":"user","content":"u2"}]',
+]
+
+
+def test_prompt_text_typed_parse_equals_the_general_expression():
+    from distillwatch.traffic._duck import connect
+    from distillwatch.traffic._normalize import _messages_text_general, _prompt_text
+
+    con = connect()
+    con.register("t", pa.table({"m": ODD_MESSAGES}))
+    general = ("CASE json_type(m) WHEN 'VARCHAR' THEN m->>'$' WHEN 'ARRAY' THEN "
+               f"{_messages_text_general('m')} END")
+    got = con.sql(f"SELECT {_prompt_text('m')} AS typed, {general} AS general FROM t").fetchall()
+    assert [typed for typed, _ in got] == [general for _, general in got]
+    assert got[1][0] == "a b\n\nx" and got[2][0] == "str elem\n\ny" and got[-1][0] == "s\n\nu1\n\nu2"
