@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from distillwatch.traffic import _utf8
+from distillwatch.traffic import _slot_masks, _utf8
 from distillwatch.traffic.lexicons import SCRIPTS, STOPWORDS
 from distillwatch.traffic.signatures import LANG_CHARS, bounded_text, language_guess
 from distillwatch.traffic.simhash import hash_strings, sequence_hash, shingle_hashes, simhash
@@ -29,6 +29,11 @@ PIECES = [
     "me@example.com", "A" * 30, "你好", "世界", "ひらがな", "カタカナ", "한국어", "привет", "мир", "مرحبا", "नमस्ते",
     "γειά", "שלום", "สวัสดี", "😀", "𝔘𝔫𝔦", "e\u0301", "\u0000", "\u0240", "\u024f", "\u0250", "ɐ", "é", "ß",
     "İstanbul", "ΣΊΣΥΦΟΣ", "x\u200by", "٣٤٥", "Ⅻ", "½", "ǅ", "ʰ", "\ufeff", "(", ")", "()", "f()", "-", "--",
+    # quotes of every kind, open, empty, across a newline, at the 300-character bound; number separators;
+    # tokens at the 25-character bound counted in characters, not bytes; \v, which RE2's \s leaves out
+    '"', "“", "”", "«", "»", "`", '""', "``", "“”", "«»", "“a”b”", '"a“b"', "«x\ny»", '"' + "q" * 299 + '"',
+    '"' + "q" * 300 + '"', '"' + "q" * 301 + '"', "`" + "é" * 300 + "`", "“" + "😀" * 300 + "”", "1.", "1.2.3",
+    "1,,2", "1,234,567.89", "1/2-3:4", "-1", "a1b2", "x" * 24, "x" * 25, "é" * 24, "é" * 25, "😀" * 25, "a\vb" * 9, "a\fb" * 9,
 ]
 
 
@@ -131,3 +136,16 @@ def test_runs_stop_at_row_bounds():
     mask = np.array([1, 1, 1, 0, 1, 1, 1, 1], dtype=bool)
     starts, ends = _utf8.runs(mask, np.array([0, 2, 2, 6, 8]))
     assert starts.tolist() == [0, 2, 4, 6] and ends.tolist() == [2, 3, 6, 8]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_compiled_slot_masks_equal_the_regexes(seed):
+    """`_slot_masks` against MASKS[3:6] as RE2 replacements, on texts with the quote, token and number
+    cases (a mutation such as a 300 -> 299 bound or a missing separator is caught here)."""
+    texts = pc.utf8_lower(pa.array([t or "" for t in _texts(seed)], pa.string()))
+    want = texts
+    for pattern, replacement in MASKS[3:6]:
+        want = pc.replace_substring_regex(want, pattern, replacement)
+    data, off = _slot_masks.mask_quoted_tokens_numbers(*_utf8.compact_layout(texts))
+    got = [bytes(data[a:b]).decode() for a, b in zip(off[:-1], off[1:])]
+    assert got == want.to_pylist()

@@ -23,7 +23,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ._utf8 import LOW_BYTES, byte_class, padded, read_u64, row_of, runs, string_layout
+from ._slot_masks import mask_quoted_tokens_numbers
+from ._utf8 import LOW_BYTES, byte_class, compact_layout, padded, read_u64, row_of, runs, string_layout
 from .simhash import hash_strings, sequence_hash, shingle_hashes, simhash
 
 __all__ = ["MASKS", "HEAD_WORDS", "mask_variables", "template_words", "template_signatures"]
@@ -64,6 +65,9 @@ _RARE = r"```|https?://|www\.|@"  # a literal each of MASKS[0:3] needs (see `_ma
 if MASKS[:3] != ((r"```[\s\S]*?```", " _code_ "), (r"(?:https?://|www\.)\S+", " _url_ "),
                  (r"[\w.+-]+@[\w-]+\.[\w.-]+", " _email_ ")):
     raise AssertionError("template._RARE lists literals the first three MASKS need; change them together")
+if MASKS[3:6] != ((r"\"[^\"\n]{0,300}\"|“[^”\n]{0,300}”|«[^»\n]{0,300}»|`[^`\n]{1,300}`", " _str_ "),
+                  (r"\S{25,}", " _tok_ "), (r"\d+(?:[.,:/-]\d+)*", " _num_ ")):
+    raise AssertionError("traffic._slot_masks compiles MASKS[3:6]; change both together")
 
 
 def _apply(texts: pa.Array, masks) -> pa.Array:
@@ -85,7 +89,8 @@ def _mask_slots(texts: pa.Array) -> pa.Array:
 
     Code blocks, URLs and e-mail addresses (MASKS[0:3]) need a literal that most prompts lack (three
     backticks, ``http://``, ``https://``, ``www.``, ``@``; the replacements add none), so one scan for
-    those literals picks the few texts they are tried on."""
+    those literals picks the few texts they are tried on. Quoted strings, long tokens and numbers
+    (MASKS[3:6]) are compiled passes over the bytes (`traffic._slot_masks`), equal to the regexes."""
     if isinstance(texts, pa.ChunkedArray):
         texts = texts.combine_chunks()
     texts = pc.utf8_lower(pc.fill_null(texts, ""))
@@ -93,7 +98,11 @@ def _mask_slots(texts: pa.Array) -> pa.Array:
     n_rare = pc.sum(rare).as_py() or 0
     if n_rare:
         texts = pc.replace_with_mask(texts, rare, _apply(texts.filter(rare), MASKS[:3]))
-    return _apply(texts, MASKS[3:-2])
+    data, off = mask_quoted_tokens_numbers(*compact_layout(texts))
+    wide = off[-1] >= 2**31
+    offsets = pa.py_buffer(off if wide else off.astype(np.int32))
+    return pa.Array.from_buffers(pa.large_string() if wide else pa.string(), len(texts),
+                                 [None, offsets, pa.py_buffer(data)])
 
 
 def _words(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
