@@ -81,6 +81,36 @@ def test_hashes_are_pinned_and_chunking_invariant():
     assert np.array_equal(hash_strings(words), hash_strings(words.cast(pa.large_string())))
 
 
+def test_simhash_counts_long_rows_exactly():
+    # Votes are counted in bytes and flushed every 255 shingles: rows of 255, 256 and 70,000 shingles
+    # (and one whose every shingle sets a bit) against a plain per-bit count.
+    rng = np.random.default_rng(5)
+    sizes = [1, 254, 255, 256, 511, 70_000]
+    shingles = rng.integers(0, 2**63, size=sum(sizes), dtype=np.uint64) | np.uint64(1)
+    rows = np.repeat(np.arange(len(sizes)), sizes)
+    got = simhash(shingles, rows, len(sizes) + 1)
+    bits = np.unpackbits(shingles.view(np.uint8).reshape(-1, 8), axis=1, bitorder="little").astype(np.int64)
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    for r, n in enumerate(sizes):
+        major = 2 * bits[bounds[r]:bounds[r + 1]].sum(axis=0) > n
+        assert int(got[r]) == int(np.packbits(major.astype(np.uint8), bitorder="little").view("<u8")[0])
+        assert int(got[r]) & 1
+    assert got[-1] == 0  # a row with no shingles
+
+
+def test_template_signatures_are_pinned():
+    # Fixed values from before the words and hashes were compiled: stored signatures stay comparable.
+    texts = ["Solve the following problem. Write out your complete reasoning step by step.\n\nWhat is 17 * 23?",
+             'Classify the sentiment: "great product" Answer 1, 2 or 3.', "hi", "", "_num_num_ 1 2 _num_x y",
+             "你好，世界！ Привет, мир.", "a b"]
+    sig, head, tail = template_signatures(pa.array(texts))
+    assert sig.tolist() == [1115009975824758553, 212023581713006810, -6184011894736474808, 0, 1666361456803092672,
+                            2325264920048675104, -4628615465213935785]
+    assert head.tolist() == [4824268220483835623, -7057777051042826262, 2334148697384775360, 0,
+                             -3664166708698725822, -1964723849765838708, -7661070763851468590]
+    assert tail.tolist()[0] == 8408367620956788422 and tail.tolist()[1:] == head.tolist()[1:]
+
+
 def test_simhash_majority_vote_and_sequence_hash():
     values = np.array([1, 2, 3, 4, 5, 6, 7], dtype=np.uint64)
     offsets = np.array([0, 3, 3, 7])

@@ -132,12 +132,6 @@ def test_class_counts_equal_regex_match_counts():
         assert counts[i].tolist() == pc.count_substring_regex(texts, pattern).to_pylist(), pattern
 
 
-def test_runs_stop_at_row_bounds():
-    mask = np.array([1, 1, 1, 0, 1, 1, 1, 1], dtype=bool)
-    starts, ends = _utf8.runs(mask, np.array([0, 2, 2, 6, 8]))
-    assert starts.tolist() == [0, 2, 4, 6] and ends.tolist() == [2, 3, 6, 8]
-
-
 @pytest.mark.parametrize("seed", [0, 1])
 def test_compiled_slot_masks_equal_the_regexes(seed):
     """`_slot_masks` against MASKS[3:6] as RE2 replacements, on texts with the quote, token and number

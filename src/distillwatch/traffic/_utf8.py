@@ -1,4 +1,4 @@
-"""UTF-8 string arrays as NumPy bytes: their layout, the RE2 character class of each character, word runs.
+"""UTF-8 string arrays as NumPy bytes: their layout, the RE2 character class of each character.
 
 Some regex work costs one RE2 call per *match* with Arrow's kernels (``count_substring_regex``,
 ``replace_substring_regex``): counting the Han characters of a Chinese prompt calls RE2 once per
@@ -16,8 +16,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["string_layout", "compact_layout", "ascii_table", "decode", "char_class", "byte_class", "class_counts", "runs", "row_of",
-           "padded", "read_u64", "LOW_BYTES"]
+__all__ = ["string_layout", "compact_layout", "ascii_table", "decode", "char_class", "byte_class", "class_counts",
+           "row_of"]
 
 
 def string_layout(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -113,42 +113,8 @@ def class_counts(data: np.ndarray, offsets: np.ndarray, patterns) -> np.ndarray:
     return out
 
 
-def runs(mask: np.ndarray, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(starts, ends) of the maximal runs of True in `mask` that cross no row bound; `bounds` are the rows'
-    offsets into `mask` (non-decreasing, rows + 1 of them)."""
-    n = len(mask)
-    if not n:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    inner = bounds[(bounds > 0) & (bounds < n)]
-    prev = np.empty(n, dtype=bool)
-    prev[0] = False
-    prev[1:] = mask[:-1]
-    prev[inner] = False
-    nxt = np.empty(n, dtype=bool)
-    nxt[-1] = False
-    nxt[:-1] = mask[1:]
-    nxt[inner - 1] = False
-    return np.flatnonzero(mask & ~prev), np.flatnonzero(mask & ~nxt) + 1
-
-
 def row_of(positions: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-    """The row (by `bounds`, as in `runs`) holding each of the sorted byte `positions`."""
+    """The row holding each of the sorted byte `positions`, by `bounds`: the rows' offsets (non-decreasing,
+    rows + 1 of them)."""
     cuts = np.searchsorted(positions, bounds, side="left")
     return np.repeat(np.arange(len(bounds) - 1), np.diff(cuts))
-
-
-LOW_BYTES = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [(1 << 64) - 1], dtype=np.uint64)  # k low bytes
-
-
-def padded(data: np.ndarray) -> np.ndarray:
-    """`data` followed by 8 zero bytes, the buffer `read_u64` reads from."""
-    out = np.zeros(len(data) + 8, dtype=np.uint8)
-    out[:len(data)] = data
-    return out
-
-
-def read_u64(padded_data: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    """The 8 bytes at each position of `padded(data)` as a little-endian uint64 (one gather, no loop over
-    bytes); mask with ``LOW_BYTES[k]`` to keep the first k bytes."""
-    view = np.ndarray((len(padded_data) - 7,), dtype="<u8", buffer=padded_data, strides=(1,))
-    return view[positions]

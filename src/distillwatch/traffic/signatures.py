@@ -19,8 +19,9 @@ from typing import Iterable, Iterator
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from numba import njit
 
-from ._utf8 import LOW_BYTES, class_counts, compact_layout, padded, read_u64, row_of, runs
+from ._utf8 import class_counts, compact_layout, row_of
 from .lexicons import FLAGS, SCRIPTS, STOPWORDS, TOPIC_FALLBACK, TOPICS
 from .schema import LOG_SCHEMA
 from .simhash import hash_strings
@@ -126,6 +127,7 @@ def _stopword_table() -> tuple[np.ndarray, np.ndarray, int]:
 
 
 _STOP_CODES, _STOP_LANGS, _STOP_LONGEST = _stopword_table()
+_STOP_LANGS = _STOP_LANGS.astype(np.int64)
 for _lang, _rx in SCRIPTS.items():  # counted per character (`_utf8.class_counts`): single-character classes only
     if not re.fullmatch(r"\\p\{\w+\}|\[(?:\\p\{\w+\})+\]", _rx):
         raise ValueError(f"SCRIPTS[{_lang!r}] must be one character class of \\p{{...}} names")
@@ -136,16 +138,35 @@ for _r in (b"09", b"AZ", b"az", b"__"):
 
 def _stopword_counts(data: np.ndarray, off: np.ndarray) -> np.ndarray:
     """Matches of each `STOPWORDS` pattern per row (languages x rows)."""
+    return _stopword_kernel(data, off, _ASCII_WORD, _STOP_CODES, _STOP_LANGS, _STOP_LONGEST)
+
+
+@njit(nogil=True, cache=True)
+def _stopword_kernel(data, off, word_byte, codes, langs, longest):
+    """Per row, each maximal run of ASCII word bytes of at most `longest` bytes, read as a little-endian
+    code and looked up in the sorted `codes`; a hit adds its row of `langs` to the row's counts."""
     n = len(off) - 1
-    start, end = runs(_ASCII_WORD[data], off)
-    size = end - start
-    short = np.flatnonzero(size <= _STOP_LONGEST)
-    start = start[short]
-    code = read_u64(padded(data), start) & LOW_BYTES[size[short]]
-    idx = np.minimum(np.searchsorted(_STOP_CODES, code), len(_STOP_CODES) - 1)
-    hit = np.flatnonzero(_STOP_CODES[idx] == code)
-    per_word = np.bincount(row_of(start[hit], off) * len(_STOP_CODES) + idx[hit], minlength=n * len(_STOP_CODES))
-    return (per_word.reshape(n, len(_STOP_CODES)) @ _STOP_LANGS.astype(np.int64)).T
+    out = np.zeros((langs.shape[1], n), dtype=np.int64)
+    for r in range(n):
+        start = -1
+        for i in range(off[r], off[r + 1] + 1):  # one step past the row closes a run that ends it
+            if i < off[r + 1] and word_byte[data[i]]:
+                if start < 0:
+                    start = i
+                continue
+            if start < 0:
+                continue
+            size = i - start
+            if size <= longest:
+                code = np.uint64(0)
+                for t in range(size):
+                    code |= np.uint64(data[start + t]) << np.uint64(8 * t)
+                idx = np.searchsorted(codes, code)
+                if idx < len(codes) and codes[idx] == code:
+                    for lang in range(langs.shape[1]):
+                        out[lang, r] += langs[idx, lang]
+            start = -1
+    return out
 
 
 def topic_guess(lowered: pa.Array) -> tuple[pa.Array, np.ndarray]:

@@ -11,8 +11,9 @@ from one request to the next (code blocks, URLs, e-mail addresses, quoted string
   place of a template's fixed instruction when the variable part is long free text. Prompts of 8
   words or fewer get head == tail == a hash of the whole masked prompt.
 
-All three are computed for a whole array of prompts with Arrow regex kernels (the slot masks) and NumPy
-(the words, see `_words`, and `simhash`).
+All three are computed for a whole array of prompts: Arrow regex kernels for the rare slot masks (code,
+URLs, e-mail addresses), compiled passes over the bytes for the others (`traffic._slot_masks`) and for
+the words and their hashes (`_merged_words`, `_word_signatures`, built on `traffic.simhash`).
 Known weakness: scripts without spaces (Chinese, Japanese) split into few long "words", so their
 shingles are coarse.
 """
@@ -23,9 +24,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from numba import njit
+
 from ._slot_masks import mask_quoted_tokens_numbers
-from ._utf8 import LOW_BYTES, byte_class, compact_layout, padded, read_u64, row_of, runs, string_layout
-from .simhash import hash_strings, sequence_hash, shingle_hashes, simhash
+from ._utf8 import byte_class, compact_layout
+from .simhash import hash_bytes, sequence_hash_of, shingles_into, simhash_of
 
 __all__ = ["MASKS", "HEAD_WORDS", "mask_variables", "template_words", "template_signatures"]
 
@@ -50,8 +53,9 @@ def mask_variables(texts: pa.Array) -> pa.Array:
 
 def template_words(texts: pa.Array) -> pa.ListArray:
     """The masked words of each text (the space-separated words of `mask_variables`), as a list array."""
-    flat, offsets = _words(texts)
-    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), flat)
+    flat, word_off, row_off = _words(texts)
+    words = pa.Array.from_buffers(pa.large_string(), len(word_off) - 1, [None, pa.py_buffer(word_off), pa.py_buffer(flat)])
+    return pa.ListArray.from_arrays(pa.array(row_off, pa.int32()), words)
 
 
 # The last two masks, done on the bytes: `_words` gives exactly the non-empty space-separated words that
@@ -59,8 +63,6 @@ def template_words(texts: pa.Array) -> pa.ListArray:
 if MASKS[-2:] != ((r"[^\pL\pN_]+", " "), (r"_num_(?: _num_)+", "_num_")):
     raise AssertionError("template._words implements the last two MASKS on the bytes; change both together")
 _WORD_CHAR = r"[\pL\pN_]"  # the complement of MASKS[-2]'s class
-_NUM = np.uint64(int.from_bytes(b"_num_", "little"))
-_CHUNK_BYTES = 1 << 23
 _RARE = r"```|https?://|www\.|@"  # a literal each of MASKS[0:3] needs (see `_mask_slots`)
 if MASKS[:3] != ((r"```[\s\S]*?```", " _code_ "), (r"(?:https?://|www\.)\S+", " _url_ "),
                  (r"[\w.+-]+@[\w-]+\.[\w.-]+", " _email_ ")):
@@ -105,9 +107,9 @@ def _mask_slots(texts: pa.Array) -> pa.Array:
                                  [None, offsets, pa.py_buffer(data)])
 
 
-def _words(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
-    """(every masked word of every text, flat; row offsets into it): the non-empty words of
-    `mask_variables` split on spaces, in order.
+def _words(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(the bytes of every masked word of every text, one after another; word offsets into them; row
+    offsets into the words): the non-empty words of `mask_variables` split on spaces, in order.
 
     MASKS[-2] turns each maximal run of non-word characters into one space, so the words are the maximal
     runs of word characters (RE2's ``[\\pL\\pN_]``, asked once per distinct code point). MASKS[-1]
@@ -119,67 +121,96 @@ def _words(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
     except for the word ``_num_num_``, whose rows (never seen in practice) take the regexes instead.
     """
     slots = _mask_slots(texts)
-    flat, offsets, odd = _tokens(slots, None)
+    plain = np.zeros(len(slots), dtype=np.bool_)
+    data, off = compact_layout(slots)
+    flat, word_off, row_off, odd = _merged_words(data, off, byte_class(data, _WORD_CHAR), plain)
     if odd.any():
         fixed = _apply(slots.filter(pa.array(odd)), MASKS[-2:])
         slots = pc.replace_with_mask(slots, pa.array(odd), fixed)
-        flat, offsets, _ = _tokens(slots, odd)
-    return flat, offsets
+        data, off = compact_layout(slots)
+        flat, word_off, row_off, _ = _merged_words(data, off, byte_class(data, _WORD_CHAR), odd)
+    return flat, word_off, row_off
 
 
-def _tokens(slots: pa.Array, plain: np.ndarray | None) -> tuple[pa.Array, np.ndarray, np.ndarray]:
-    """(words, row offsets, rows holding a ``_num_num_`` word) of masked-slot texts; rows in `plain`
-    (already through MASKS[-2:]) are only split, not merged. Chunks of whole rows bound the memory."""
-    data, off = string_layout(slots)
+@njit(inline="always", cache=True)
+def _is_num_at(data, i):
+    return (data[i] == 0x5F and data[i + 1] == 0x6E and data[i + 2] == 0x75 and data[i + 3] == 0x6D
+            and data[i + 4] == 0x5F)  # "_num_"
+
+
+@njit(nogil=True, cache=True)
+def _merged_words(data, off, word, plain):
+    """The words of rows of masked-slot bytes (see `_words`): (word bytes, word offsets, row offsets,
+    rows holding a ``_num_num_`` word). `word` tells each byte's class; rows in `plain` (already
+    through MASKS[-2:]) are only split, not merged."""
     n = len(off) - 1
-    parts, lengths, rows = [], [], []
-    odd = np.zeros(n, dtype=bool)
-    start = 0
-    while start < n:
-        stop = int(np.searchsorted(off, off[start] + _CHUNK_BYTES, side="right"))
-        stop = min(max(stop - 1, start + 1), n)
-        lo, hi = off[start], off[stop]
-        b = data[lo:hi]
-        bounds = off[start:stop + 1] - lo
-        word = byte_class(b, _WORD_CHAR)
-        s, e = runs(word, bounds)
-        row = row_of(s, bounds) + start
-        size = e - s
-        pb = padded(b)
-        begins = (size >= 5) & ((read_u64(pb, s) & LOW_BYTES[5]) == _NUM)
-        ends = (size >= 5) & ((read_u64(pb, np.maximum(e - 5, 0)) & LOW_BYTES[5]) == _NUM)
-        odd[row[(size == 9) & begins & ends]] = True
-        link = np.zeros(len(s), dtype=bool)  # the word joins the word before it (MASKS[-1])
-        link[1:] = begins[1:] & ends[:-1] & (row[1:] == row[:-1])
-        if plain is not None:
-            link &= ~plain[row]
-        if link.any():
-            for k in range(5):
-                word[s[link] + k] = False
-        parts.append(b[word])
-        first = np.flatnonzero(~link)
-        lengths.append(np.add.reduceat(size - 5 * link, first) if len(first) else first)
-        rows.append(row[first])
-        start = stop
-    lengths = np.concatenate(lengths) if lengths else np.zeros(0, np.int64)
-    rows = np.concatenate(rows) if rows else np.zeros(0, np.int64)
-    word_off = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=word_off[1:])
-    buf = np.concatenate(parts) if parts else np.zeros(0, np.uint8)
-    flat = pa.Array.from_buffers(pa.large_string(), len(lengths), [None, pa.py_buffer(word_off), pa.py_buffer(buf)])
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=n), out=offsets[1:])
-    return flat, offsets, odd
+    flat = np.empty(len(data), dtype=np.uint8)
+    word_off = np.empty(len(data) + 1, dtype=np.int64)
+    row_off = np.zeros(n + 1, dtype=np.int64)
+    odd = np.zeros(n, dtype=np.bool_)
+    word_off[0] = 0
+    nw = 0
+    w = 0
+    for r in range(n):
+        i, end = off[r], off[r + 1]
+        started = False
+        prev_ends = False
+        while i < end:
+            if not word[i]:
+                i += 1
+                continue
+            j = i
+            while j < end and word[j]:
+                j += 1
+            size = j - i
+            begins = size >= 5 and _is_num_at(data, i)
+            ends = size >= 5 and _is_num_at(data, j - 5)
+            if size == 9 and begins and ends:
+                odd[r] = True
+            link = started and begins and prev_ends and not plain[r]
+            src = i + 5 if link else i
+            flat[w:w + j - src] = data[src:j]
+            w += j - src
+            if not link:
+                nw += 1
+            word_off[nw] = w
+            started = True
+            prev_ends = ends
+            i = j
+        row_off[r + 1] = nw
+    return flat[:w], word_off[:nw + 1], row_off, odd
+
+
+@njit(nogil=True, cache=True)
+def _word_signatures(flat, word_off, row_off, k, head_words):
+    """(SimHash of the word k-shingles, hash of the first and of the last `head_words` words) per row."""
+    n = len(row_off) - 1
+    sig = np.empty(n, dtype=np.uint64)
+    head = np.empty(n, dtype=np.uint64)
+    tail = np.empty(n, dtype=np.uint64)
+    most = 0
+    for r in range(n):
+        most = max(most, row_off[r + 1] - row_off[r])
+    hashes = np.empty(most + 1, dtype=np.uint64)
+    shingles = np.empty(most + 1, dtype=np.uint64)
+    votes = np.empty(64, dtype=np.int64)
+    packed = np.empty(8, dtype=np.uint64)
+    for r in range(n):
+        first = row_off[r]
+        m = row_off[r + 1] - first
+        for i in range(m):
+            hashes[i] = hash_bytes(flat, word_off[first + i], word_off[first + i + 1])
+        c = shingles_into(hashes, 0, m, k, shingles, 0)
+        sig[r] = simhash_of(shingles, 0, c, votes, packed)
+        head[r] = sequence_hash_of(hashes, 0, min(m, head_words))
+        tail[r] = sequence_hash_of(hashes, max(0, m - head_words), m)
+    return sig, head, tail
 
 
 def template_signatures(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(template_sig, template_head, template_tail) per text, as int64 views of 64-bit hashes."""
-    flat, offsets = _words(texts)
-    encoded = pc.dictionary_encode(flat)  # hash each distinct word once
-    encoded = encoded.combine_chunks() if isinstance(encoded, pa.ChunkedArray) else encoded
-    word_hash = hash_strings(encoded.dictionary)[encoded.indices.to_numpy(zero_copy_only=False)]
-    shingles, rows = shingle_hashes(word_hash, offsets, k=3)
-    sig = simhash(shingles, rows, len(offsets) - 1)
-    head = sequence_hash(word_hash, offsets, first=HEAD_WORDS)
-    tail = sequence_hash(word_hash, offsets, last=HEAD_WORDS)
+    """(template_sig, template_head, template_tail) per text, as int64 views of 64-bit hashes: each word
+    hashed as `simhash.hash_strings` would, the shingles, SimHash and sequence hashes of `traffic.simhash`,
+    in one compiled pass over the words."""
+    flat, word_off, row_off = _words(texts)
+    sig, head, tail = _word_signatures(flat, word_off, row_off, 3, HEAD_WORDS)
     return sig.view(np.int64), head.view(np.int64), tail.view(np.int64)
