@@ -36,10 +36,9 @@ ENTITY_EXTRAS = ("n_accounts", "n_ip24", "pivot_share", "active_hours_share",
                  "accounts_per_payment")  # the columns besides account_id
 
 ENTITY_EXTRAS_SQL = """
-WITH s AS (SELECT * FROM {table}),
-releases AS (
-  SELECT model, min(timestamp) AS released FROM s GROUP BY model
-  HAVING min(timestamp) >= (SELECT min(timestamp) FROM s) + INTERVAL {pivot_hours} HOUR
+WITH releases AS (
+  SELECT model, min(timestamp) AS released FROM {table} GROUP BY model
+  HAVING min(timestamp) >= (SELECT min(timestamp) FROM {table}) + INTERVAL {pivot_hours} HOUR
 )
 SELECT s.account_id,
   count(DISTINCT s.{account}) AS n_accounts,
@@ -50,7 +49,7 @@ SELECT s.account_id,
   CAST(count(DISTINCT hour(s.timestamp)) AS DOUBLE) / 24 AS active_hours_share,
   CAST(count(DISTINCT CASE WHEN s.payment_fingerprint IS NOT NULL THEN s.{account} END) AS DOUBLE)
     / nullif(count(DISTINCT s.payment_fingerprint), 0) AS accounts_per_payment
-FROM s LEFT JOIN releases r USING (model)
+FROM {table} s LEFT JOIN releases r USING (model)
 GROUP BY s.account_id
 """
 
