@@ -165,7 +165,8 @@ FROM (SELECT _line, _row, _raw, {stage_b} FROM ({inner}))"""
 
 def _split(result: pa.Table) -> tuple[pa.Table, pa.Table]:
     ok = pc.is_null(result.column("_reason"))
-    accepted = result.filter(ok).select(LOG_SCHEMA.names).cast(LOG_SCHEMA)
+    n_ok = pc.sum(ok).as_py() or 0
+    accepted = (result if n_ok == result.num_rows else result.filter(ok)).select(LOG_SCHEMA.names).cast(LOG_SCHEMA)
     rejected = result.filter(pc.invert(ok)).select(["_line", "_row", "_raw", "_reason", "_detail"])
     return accepted, rejected.rename_columns(REJECTED_SCHEMA.names).cast(REJECTED_SCHEMA)
 
