@@ -68,3 +68,18 @@ def test_long_prompts_use_head_and_tail():
     rows = compute_signatures(log).to_pylist()
     assert rows[0]["is_cot"] and rows[0]["prompt_chars"] > 50_000
     assert not rows[1]["is_cot"]  # beyond the first 4096 and last 1024 characters
+
+
+def test_load_kernels_compiles_what_the_map_uses():
+    from distillwatch.traffic import _slot_masks, signatures, simhash, template
+    from distillwatch.traffic.signatures import load_kernels, prompt_sample
+
+    kernels = [_slot_masks._mask_quoted, _slot_masks._mask_tokens, _slot_masks._mask_numbers,
+               template._merged_words, template._word_signatures, signatures._stopword_kernel, simhash._hash_all]
+    load_kernels()
+    before = [len(k.signatures) for k in kernels]
+    assert min(before) >= 1
+    # a real batch reuses what load_kernels compiled: no new specialisation (no compiler on a live refresh)
+    batch = from_records([make_record(i) for i in range(40)]).to_batches()[0]
+    prompt_sample(batch, compute_signatures(batch))
+    assert [len(k.signatures) for k in kernels] == before

@@ -59,6 +59,9 @@ class ScanScorer:
         self._busy = threading.Lock()
         self.refreshes = 0
         self.last_alerts: list[dict] = []
+        from ..traffic.signatures import load_kernels
+
+        load_kernels()  # at start-up: the first refresh does not wait for the compiler
 
     # -- LiveScorer ------------------------------------------------------------------------------
     def observe(self, record: Mapping[str, Any]) -> Verdict:
