@@ -164,3 +164,47 @@ def test_topic_guess(text, topic):
 ])
 def test_language_guess(text, lang):
     assert language_guess(pc.utf8_lower(pa.array([text]))).to_pylist() == [lang]
+
+
+def test_required_clauses_are_read_off_the_pattern():
+    from distillwatch.traffic._prefilter import required_clauses
+
+    got = required_clauses(r"(rate|score) (the |this )?(response|answer)s?\b")
+    assert got == [frozenset({"response", "answer"}), frozenset({"rate", "score"})]  # most selective first
+    assert required_clauses(r"chain[- ]of[- ]thoughts?") == [frozenset({"thought"}), frozenset({"chain"})]
+    assert required_clauses(r"\d\s*[-+*/^=×÷]\s*\d") == []  # nothing literal is required
+    assert required_clauses(r"(foo)?bar|baz") == [frozenset({"bar", "baz"})]
+    assert required_clauses(r"x(ab|)y") == []  # an empty branch requires nothing, and 1-byte clauses are dropped
+
+
+def _lexicon_results(lowered, rows):
+    return ([lex.match(lowered, rows and rows[name]) for name, lex in FLAGS.items()]
+            + [lex.count(lowered, rows and rows[name]) for name, lex in TOPICS.items()])
+
+
+@pytest.mark.parametrize("phrasing", ["lexicon", "paraphrased"])
+def test_prefiltered_lexicons_equal_the_full_regex_pass(tmp_path, phrasing):
+    """Every request of a simulated log (every campaign kind's wording and real ShareGPT prompts), the
+    positive and negative cases above, and texts cut at random from them: trying each lexicon only on
+    its candidate rows changes no flag and no topic count."""
+    import numpy as np
+
+    from distillwatch.lab.traffic_sim import default_campaigns, simulate_traffic
+    from distillwatch.traffic.lexicons import candidates
+    from distillwatch.traffic.signatures import bounded_text
+    import pyarrow.parquet as pq
+
+    log, _ = simulate_traffic(tmp_path / "log.parquet", seed=11, accounts=150, days=1, volume=0.5,
+                              campaigns=default_campaigns(0.05), phrasing=phrasing)
+    texts = pq.read_table(log, columns=["prompt_text"]).column(0).combine_chunks().to_pylist()
+    texts += [t for pos, neg in CASES.values() for t in pos + neg]
+    rng = np.random.default_rng(0)
+    for t in list(texts[-200:]) + [t for pos, _ in CASES.values() for t in pos]:
+        if t:
+            a, b = sorted(rng.integers(0, len(t) + 1, size=2))
+            texts.append(t[a:] + " " + t[:b])
+    lowered = pc.utf8_lower(bounded_text(pa.array(texts, pa.string())))
+    rows = candidates(lowered)
+    assert any(r.mean() < 0.5 for r in rows.values())  # the prefilter does leave rows out
+    for full, pre in zip(_lexicon_results(lowered, None), _lexicon_results(lowered, rows)):
+        assert np.array_equal(full, pre)

@@ -71,11 +71,12 @@ def test_long_prompts_use_head_and_tail():
 
 
 def test_load_kernels_compiles_what_the_map_uses():
-    from distillwatch.traffic import _slot_masks, signatures, simhash, template
+    from distillwatch.traffic import _prefilter, _slot_masks, signatures, simhash, template
     from distillwatch.traffic.signatures import load_kernels, prompt_sample
 
     kernels = [_slot_masks._mask_quoted, _slot_masks._mask_tokens, _slot_masks._mask_numbers,
-               template._merged_words, template._word_signatures, signatures._stopword_kernel, simhash._hash_all]
+               template._merged_words, template._word_signatures, signatures._stopword_kernel, simhash._hash_all,
+               _prefilter._candidates]
     load_kernels()
     before = [len(k.signatures) for k in kernels]
     assert min(before) >= 1

@@ -14,7 +14,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["Lexicon", "FLAGS", "TOPICS", "TOPIC_FALLBACK", "SCRIPTS", "STOPWORDS"]
+from ._prefilter import LexiconPrefilter
+
+__all__ = ["Lexicon", "FLAGS", "TOPICS", "TOPIC_FALLBACK", "SCRIPTS", "STOPWORDS", "candidates"]
 
 _ANSWER = r"(response|responses|answer|answers|completion|completions|output|outputs|reply|replies)"
 
@@ -31,8 +33,14 @@ class Lexicon:
     def regex(self) -> str:
         return "|".join(f"(?:{p})" for p in self.patterns)
 
-    def match(self, texts: pa.Array) -> np.ndarray:
-        """Boolean per text (nulls are False); `texts` should be lowercased."""
+    def match(self, texts: pa.Array, rows: np.ndarray | None = None) -> np.ndarray:
+        """Boolean per text (nulls are False); `texts` should be lowercased. With `rows` (bool per text,
+        e.g. from `candidates`), only those texts are tried; the others are False."""
+        if rows is not None:
+            hit = np.zeros(len(texts), dtype=bool)
+            if rows.any():
+                hit[rows] = self.match(texts.filter(pa.array(rows)))
+            return hit
         hit = _bools(pc.match_substring_regex(texts, self.regex))
         if self.exclude and hit.any():  # the veto only where the lexicon matched
             rows = np.flatnonzero(hit)
@@ -40,8 +48,13 @@ class Lexicon:
                                                          "|".join(f"(?:{p})" for p in self.exclude)))
         return hit
 
-    def count(self, texts: pa.Array) -> np.ndarray:
-        """Number of non-overlapping matches per text (nulls count 0)."""
+    def count(self, texts: pa.Array, rows: np.ndarray | None = None) -> np.ndarray:
+        """Number of non-overlapping matches per text (nulls count 0). With `rows`, as in `match`."""
+        if rows is not None:
+            out = np.zeros(len(texts), dtype=np.int64)
+            if rows.any():
+                out[rows] = self.count(texts.filter(pa.array(rows)))
+            return out
         return pc.fill_null(pc.count_substring_regex(texts, self.regex), 0).to_numpy(zero_copy_only=False)
 
 
@@ -235,3 +248,13 @@ STOPWORDS: dict[str, str] = {
     "it": r"\b(il|che|di|non|una|per|con|sono|gli|della|del|questo|come|anche|puoi)\b",
     "nl": r"\b(het|een|en|van|niet|dat|op|te|zijn|ik|met|voor|je|wat|hoe)\b",
 }
+
+
+_PREFILTER = LexiconPrefilter([lex.patterns for lex in (*FLAGS.values(), *TOPICS.values())])
+
+
+def candidates(lowered: pa.Array) -> dict[str, np.ndarray]:
+    """Per flag and topic name, the (lowercased) texts its lexicon could match, from one compiled pass
+    (`traffic._prefilter`): `Lexicon.match` and `count` need only try these, with the same results."""
+    rows = _PREFILTER.candidates(lowered)
+    return dict(zip((*FLAGS, *TOPICS), rows))

@@ -3,7 +3,8 @@
 `compute_signatures` is the single implementation that every engine calls: the DuckDB engine over the
 batches of `traffic.ingest` (on a worker thread per CPU, `traffic.engine.map_batches`), a Spark job
 through ``mapInArrow`` (hence int64, never uint64, columns: Spark has no unsigned types), the gateway's
-live scoring. It has no Python loop over requests: Arrow's RE2 kernels for the lexicons and, where a
+live scoring. It has no Python loop over requests: Arrow's RE2 kernels for the lexicons, each tried only
+on the texts that hold the literals its patterns require (`traffic._prefilter`, one compiled pass), and, where a
 regex would cost one RE2 call per match (stopwords, script characters, template slots and words),
 NumPy or compiled (numba, no GIL) passes over the UTF-8 bytes with identical results (`traffic._utf8`,
 `traffic._slot_masks`, `traffic.template`); hashes are compiled (`traffic.simhash`). To bound the regex work on
@@ -23,7 +24,7 @@ import pyarrow.compute as pc
 from numba import njit
 
 from ._utf8 import class_counts, compact_layout, row_of
-from .lexicons import FLAGS, SCRIPTS, STOPWORDS, TOPIC_FALLBACK, TOPICS
+from .lexicons import FLAGS, SCRIPTS, STOPWORDS, TOPIC_FALLBACK, TOPICS, candidates
 from .schema import LOG_SCHEMA
 from .simhash import hash_strings
 from .template import template_signatures
@@ -170,9 +171,12 @@ def _stopword_kernel(data, off, word_byte, codes, langs, longest):
     return out
 
 
-def topic_guess(lowered: pa.Array) -> tuple[pa.Array, np.ndarray]:
-    """(topic per text, bit mask of every matching category) from the `TOPICS` lexicons."""
-    counts = np.stack([lex.count(lowered) for lex in TOPICS.values()]) if len(lowered) else np.zeros((len(TOPICS), 0))
+def topic_guess(lowered: pa.Array, rows: dict[str, np.ndarray] | None = None) -> tuple[pa.Array, np.ndarray]:
+    """(topic per text, bit mask of every matching category) from the `TOPICS` lexicons (tried only on
+    the texts `rows` names per category, when given: `lexicons.candidates`)."""
+    rows = rows or {}
+    counts = (np.stack([lex.count(lowered, rows.get(name)) for name, lex in TOPICS.items()]) if len(lowered)
+              else np.zeros((len(TOPICS), 0)))
     names = np.array(list(TOPICS) + [TOPIC_FALLBACK], dtype=object)
     best = np.argmax(counts, axis=0)
     none = counts.max(axis=0, initial=0) == 0
@@ -203,10 +207,11 @@ def compute_signatures(batch: pa.RecordBatch | pa.Table) -> pa.RecordBatch:
         "has_system_prompt": _count(messages, r'"role"\s*:\s*"(system|developer)"') > 0,
     }
     computed["template_sig"], computed["template_head"], computed["template_tail"] = template_signatures(prompt)
+    rows = candidates(lowered)  # one compiled pass: the texts each lexicon could match
     for name, lex in FLAGS.items():
-        computed[name] = lex.match(lowered)
+        computed[name] = lex.match(lowered, rows[name])
     computed["lang"] = language_guess(lowered)
-    computed["topic"], computed["topic_mask"] = topic_guess(lowered)
+    computed["topic"], computed["topic_mask"] = topic_guess(lowered, rows)
     arrays = []
     for field in SIGNATURE_SCHEMA:
         value = batch.column(field.name) if field.name in PASSTHROUGH else computed[field.name]

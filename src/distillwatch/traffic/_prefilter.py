@@ -1,0 +1,213 @@
+"""Which rows could a lexicon match? One compiled pass over the texts instead of a regex pass per lexicon.
+
+A regex match contains certain literal strings: ``(rate|score) (the )?(response|answer)`` cannot match a
+text holding neither "rate" nor "score", or neither "response" nor "answer". `required_clauses` reads
+such conditions off a pattern's syntax tree, as clauses of a conjunction, each clause a set of literals
+one of which must occur (a literal run is contiguous in any match; a repeat of at least one copies its
+body's conditions; an alternation needs one of its branches', so it needs the union of one clause from
+each; anything else requires nothing). A pattern with no clause stays a candidate everywhere.
+
+`LexiconPrefilter` finds every literal of every clause in one Aho–Corasick pass per row (numba, no GIL)
+and marks, per lexicon, the rows where some pattern has all its clauses satisfied. Only those rows go to
+RE2, so a lexicon's result is exactly the regex's: a row left out cannot match it. The literals are
+matched on the UTF-8 bytes of lowercased text, as the lexicons are written.
+"""
+
+from __future__ import annotations
+
+import re._constants as C
+import re._parser as sre
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+from numba import njit
+
+from ._utf8 import compact_layout
+
+__all__ = ["required_clauses", "LexiconPrefilter"]
+
+_SMALL_CLASS = 16  # a character class of at most this many characters is a clause of single characters
+_MIN_BYTES = (3, 2)  # clauses with a shorter literal are dropped (they pass nearly every row and cost a
+# look-up at each occurrence); a pattern with no clause of 3-byte literals keeps those of 2
+_MAX_CLAUSES = 3  # the most selective clauses kept per pattern
+_MAX_BYTES = 6  # literals are cut to their first bytes (still required), which keeps the automaton small
+
+
+def _strength(clause: frozenset[str]) -> tuple[int, int]:
+    return min(len(a.encode()) for a in clause), -len(clause)
+
+
+def _class_chars(items) -> set[str] | None:
+    chars: set[str] = set()
+    for op, av in items:
+        if op is C.LITERAL:
+            chars.add(chr(av))
+        elif op is C.RANGE and av[1] - av[0] < _SMALL_CLASS:
+            chars.update(chr(c) for c in range(av[0], av[1] + 1))
+        else:  # NEGATE, CATEGORY (\s, \d, \w), wide ranges
+            return None
+    return chars if 0 < len(chars) <= _SMALL_CLASS else None
+
+
+def _clauses(items) -> list[frozenset[str]]:
+    """The clauses a match of the sequence `items` satisfies (a conjunction)."""
+    out: list[frozenset[str]] = []
+    run = ""
+    for op, av in items:
+        if op is C.LITERAL:
+            run += chr(av)
+            continue
+        if op is C.AT:  # zero-width (\b, ^): the literal characters around it stay contiguous
+            continue
+        if run:
+            out.append(frozenset([run]))
+            run = ""
+        if op is C.IN:
+            chars = _class_chars(av)
+            if chars:
+                out.append(frozenset(chars))
+        elif op in (C.MAX_REPEAT, C.MIN_REPEAT) and av[0] >= 1:
+            out.extend(_clauses(list(av[2])))
+        elif op is C.SUBPATTERN:
+            out.extend(_clauses(list(av[3])))
+        elif op is C.BRANCH:
+            best = [max(c, key=_strength) if (c := _clauses(list(b))) else None for b in av[1]]
+            if all(best):
+                out.append(frozenset().union(*best))
+    if run:
+        out.append(frozenset([run]))
+    return out
+
+
+def required_clauses(pattern: str) -> list[frozenset[str]]:
+    """Sets of literals such that every match of `pattern` contains one literal of each set (at most
+    `_MAX_CLAUSES`, the most selective; empty: nothing is known to be required)."""
+    found = set(_clauses(list(sre.parse(pattern))))
+    for least in _MIN_BYTES:
+        clauses = [c for c in found if _strength(c)[0] >= least]
+        if clauses:
+            return sorted(clauses, key=_strength, reverse=True)[:_MAX_CLAUSES]
+    return []
+
+
+def _automaton(atoms: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Aho–Corasick over bytes: (byte -> symbol, transitions, output offsets, output atom ids).
+
+    Bytes that occur in no literal share symbol 0 (no state has an edge on them), which keeps the table
+    small. Transitions are flat: the entry at ``row + symbol`` is the next state's row (state x a power of
+    two above the number of symbols), negated when that state has outputs, so a byte costs one load and
+    one add. The outputs of a
+    state include those of its failure chain."""
+    used = sorted({b for atom in atoms for b in atom})
+    symbol = np.zeros(256, dtype=np.int64)
+    symbol[used] = np.arange(1, len(used) + 1)
+    goto: list[dict[int, int]] = [{}]
+    ends: list[list[int]] = [[]]
+    for i, atom in enumerate(atoms):
+        s = 0
+        for b in atom:
+            b = int(symbol[b])
+            if b not in goto[s]:
+                goto[s][b] = len(goto)
+                goto.append({})
+                ends.append([])
+            s = goto[s][b]
+        ends[s].append(i)
+    width = 1 << len(used).bit_length()  # a power of two above the symbols: a row's state is row >> shift
+    delta = np.zeros((len(goto), width), dtype=np.int64)
+    fail = np.zeros(len(goto), dtype=np.int64)
+    order = []
+    for b, t in goto[0].items():
+        delta[0, b] = t
+        order.append(t)
+    head = 0
+    while head < len(order):  # breadth first: a state's failure target is complete before it
+        s = order[head]
+        head += 1
+        ends[s] = ends[s] + ends[fail[s]]
+        delta[s] = delta[fail[s]]
+        for b, t in goto[s].items():
+            fail[t] = delta[fail[s], b]
+            delta[s, b] = t
+            order.append(t)
+    out_off = np.zeros(len(goto) + 1, dtype=np.int64)
+    out_off[1:] = np.cumsum([len(e) for e in ends])
+    out_ids = np.array([i for e in ends for i in e], dtype=np.int64)
+    has_output = out_off[1:] > out_off[:-1]  # never the root: no literal is empty
+    flat = np.where(has_output[delta], -delta * width, delta * width).ravel()
+    if -flat.min() >= 2**31:
+        raise ValueError("too many literals for the prefilter")
+    return symbol.astype(np.int32), flat.astype(np.int32), out_off, out_ids
+
+
+@njit(nogil=True, cache=True)
+def _candidates(data, off, symbol, flat, out_off, out_ids, atom_clause_off, atom_clauses, clause_off,
+                pattern_lexicon, n_lexicons):
+    """Pattern p has clauses clause_off[p] .. clause_off[p + 1] - 1; literal a is in the clauses
+    atom_clauses[atom_clause_off[a]:atom_clause_off[a + 1]]. A pattern is satisfied in a row when each of
+    its clauses had a literal occur in it (a pattern without clauses always is)."""
+    n = len(off) - 1
+    shift = 0
+    while (1 << shift) * (len(out_off) - 1) < len(flat):
+        shift += 1
+    out = np.zeros((n_lexicons, n), dtype=np.bool_)
+    atom_seen = np.full(len(atom_clause_off) - 1, -1, dtype=np.int64)  # the last row each literal occurred in
+    clause_seen = np.full(clause_off[-1], -1, dtype=np.int64)  # the last row each clause was satisfied in
+    for r in range(n):
+        row = 0
+        for i in range(off[r], off[r + 1]):
+            row = flat[row + symbol[data[i]]]
+            if row < 0:
+                row = -row
+                state = row >> shift
+                for k in range(out_off[state], out_off[state + 1]):
+                    a = out_ids[k]
+                    if atom_seen[a] != r:
+                        atom_seen[a] = r
+                        for c in range(atom_clause_off[a], atom_clause_off[a + 1]):
+                            clause_seen[atom_clauses[c]] = r
+        for p in range(len(pattern_lexicon)):
+            ok = True
+            for c in range(clause_off[p], clause_off[p + 1]):
+                if clause_seen[c] != r:
+                    ok = False
+                    break
+            if ok:
+                out[pattern_lexicon[p], r] = True
+    return out
+
+
+class LexiconPrefilter:
+    """Candidate rows of each of `lexicons` (sequences of patterns) in one pass: see the module docstring."""
+
+    def __init__(self, lexicons: Sequence[Sequence[str]]):
+        atom_ids: dict[bytes, int] = {}
+        atom_clauses: list[list[int]] = []  # per literal, the clauses holding it
+        clause_off, pattern_lexicon = [0], []
+        n_clauses = 0
+        for li, patterns in enumerate(lexicons):
+            for pattern in patterns:
+                for clause in required_clauses(pattern):
+                    for atom in sorted({a.encode()[:_MAX_BYTES] for a in clause}):
+                        a = atom_ids.setdefault(atom, len(atom_ids))
+                        if a == len(atom_clauses):
+                            atom_clauses.append([])
+                        atom_clauses[a].append(n_clauses)
+                    n_clauses += 1
+                clause_off.append(n_clauses)
+                pattern_lexicon.append(li)
+        self.n_lexicons = len(lexicons)
+        self.atoms = list(atom_ids)
+        self._symbol, self._flat, self._out_off, self._out_ids = _automaton(self.atoms)
+        self._atom_clause_off = np.zeros(len(atom_clauses) + 1, dtype=np.int64)
+        self._atom_clause_off[1:] = np.cumsum([len(c) for c in atom_clauses])
+        self._atom_clauses = np.array([c for cs in atom_clauses for c in cs], dtype=np.int64)
+        self._clause_off = np.array(clause_off, dtype=np.int64)
+        self._pattern_lexicon = np.array(pattern_lexicon, dtype=np.int64)
+
+    def candidates(self, lowered: pa.Array) -> np.ndarray:
+        """bool [lexicon, row]: False where the lexicon cannot match the (lowercased) text."""
+        data, off = compact_layout(lowered)
+        return _candidates(data, off, self._symbol, self._flat, self._out_off, self._out_ids, self._atom_clause_off,
+                           self._atom_clauses, self._clause_off, self._pattern_lexicon, self.n_lexicons)
