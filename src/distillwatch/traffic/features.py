@@ -59,25 +59,25 @@ WITH base AS (
     count(DISTINCT template_sig) AS n_templates,
     count(DISTINCT topic) AS n_topics,
     count(DISTINCT lang) AS n_languages
-  FROM {table} s GROUP BY account_id
+  FROM {table} GROUP BY account_id
 ),
 top_head AS (SELECT account_id, max(c) AS c FROM
-  (SELECT account_id, template_head, count(*) AS c FROM {table} s GROUP BY account_id, template_head) GROUP BY account_id),
+  (SELECT account_id, template_head, count(*) AS c FROM {table} GROUP BY account_id, template_head) GROUP BY account_id),
 top_tail AS (SELECT account_id, max(c) AS c FROM
-  (SELECT account_id, template_tail, count(*) AS c FROM {table} s GROUP BY account_id, template_tail) GROUP BY account_id),
+  (SELECT account_id, template_tail, count(*) AS c FROM {table} GROUP BY account_id, template_tail) GROUP BY account_id),
 top_sig AS (SELECT account_id, max(c) AS c FROM
-  (SELECT account_id, template_sig, count(*) AS c FROM {table} s GROUP BY account_id, template_sig) GROUP BY account_id),
+  (SELECT account_id, template_sig, count(*) AS c FROM {table} GROUP BY account_id, template_sig) GROUP BY account_id),
 topics AS (
   SELECT account_id, round(-sum(p * log2(p)), 9) AS topic_entropy_bits FROM (
     SELECT account_id, topic,
       CAST(count(*) AS DOUBLE) / sum(count(*)) OVER (PARTITION BY account_id) AS p
-    FROM {table} s GROUP BY account_id, topic) GROUP BY account_id
+    FROM {table} GROUP BY account_id, topic) GROUP BY account_id
 ),
 gaps AS (
   SELECT account_id,
     (unix_micros(timestamp) - unix_micros(lag(timestamp) OVER (PARTITION BY account_id ORDER BY timestamp)))
       / 1e6 AS gap_s
-  FROM {table} s
+  FROM {table}
 ),
 timing AS (
   SELECT account_id, round(stddev_samp(gap_s) / nullif(avg(gap_s), 0), 9) AS gap_cv, median(gap_s) AS median_gap_s

@@ -54,7 +54,8 @@ def mask_variables(texts: pa.Array) -> pa.Array:
 def template_words(texts: pa.Array) -> pa.ListArray:
     """The masked words of each text (the space-separated words of `mask_variables`), as a list array."""
     flat, word_off, row_off = _words(texts)
-    words = pa.Array.from_buffers(pa.large_string(), len(word_off) - 1, [None, pa.py_buffer(word_off), pa.py_buffer(flat)])
+    words = pa.Array.from_buffers(pa.large_string(), len(word_off) - 1,
+                                  [None, pa.py_buffer(word_off), pa.py_buffer(flat)])
     return pa.ListArray.from_arrays(pa.array(row_off, pa.int32()), words)
 
 
