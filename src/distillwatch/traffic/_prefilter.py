@@ -91,13 +91,13 @@ def required_clauses(pattern: str) -> list[frozenset[str]]:
     return []
 
 
-def _automaton(atoms: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Aho–Corasick over bytes: (byte -> symbol, transitions, output offsets, output atom ids).
+def _automaton(atoms: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray, int, np.ndarray, np.ndarray]:
+    """Aho–Corasick over bytes: (byte -> symbol, transitions, row shift, output offsets, output atom ids).
 
     Bytes that occur in no literal share symbol 0 (no state has an edge on them), which keeps the table
-    small. Transitions are flat: the entry at ``row + symbol`` is the next state's row (state x a power of
-    two above the number of symbols), negated when that state has outputs, so a byte costs one load and
-    one add. The outputs of a
+    small. Transitions are flat: the entry at ``row + symbol`` is the next state's row (state << shift, a
+    power of two above the number of symbols), negated when that state has outputs, so a byte costs one
+    load and one add. The outputs of a
     state include those of its failure chain."""
     used = sorted({b for atom in atoms for b in atom})
     symbol = np.zeros(256, dtype=np.int64)
@@ -114,7 +114,8 @@ def _automaton(atoms: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarr
                 ends.append([])
             s = goto[s][b]
         ends[s].append(i)
-    width = 1 << len(used).bit_length()  # a power of two above the symbols: a row's state is row >> shift
+    shift = len(used).bit_length()  # symbols 0 .. len(used) fit below 1 << shift
+    width = 1 << shift
     delta = np.zeros((len(goto), width), dtype=np.int64)
     fail = np.zeros(len(goto), dtype=np.int64)
     order = []
@@ -138,19 +139,16 @@ def _automaton(atoms: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarr
     flat = np.where(has_output[delta], -delta * width, delta * width).ravel()
     if -flat.min() >= 2**31:
         raise ValueError("too many literals for the prefilter")
-    return symbol.astype(np.int32), flat.astype(np.int32), out_off, out_ids
+    return symbol.astype(np.int32), flat.astype(np.int32), shift, out_off, out_ids
 
 
 @njit(nogil=True, cache=True)
-def _candidates(data, off, symbol, flat, out_off, out_ids, atom_clause_off, atom_clauses, clause_off,
+def _candidates(data, off, symbol, flat, shift, out_off, out_ids, atom_clause_off, atom_clauses, clause_off,
                 pattern_lexicon, n_lexicons):
     """Pattern p has clauses clause_off[p] .. clause_off[p + 1] - 1; literal a is in the clauses
     atom_clauses[atom_clause_off[a]:atom_clause_off[a + 1]]. A pattern is satisfied in a row when each of
     its clauses had a literal occur in it (a pattern without clauses always is)."""
     n = len(off) - 1
-    shift = 0
-    while (1 << shift) * (len(out_off) - 1) < len(flat):
-        shift += 1
     out = np.zeros((n_lexicons, n), dtype=np.bool_)
     atom_seen = np.full(len(atom_clause_off) - 1, -1, dtype=np.int64)  # the last row each literal occurred in
     clause_seen = np.full(clause_off[-1], -1, dtype=np.int64)  # the last row each clause was satisfied in
@@ -168,6 +166,8 @@ def _candidates(data, off, symbol, flat, out_off, out_ids, atom_clause_off, atom
                         for c in range(atom_clause_off[a], atom_clause_off[a + 1]):
                             clause_seen[atom_clauses[c]] = r
         for p in range(len(pattern_lexicon)):
+            if out[pattern_lexicon[p], r]:  # another pattern of the lexicon already holds
+                continue
             ok = True
             for c in range(clause_off[p], clause_off[p + 1]):
                 if clause_seen[c] != r:
@@ -199,7 +199,7 @@ class LexiconPrefilter:
                 pattern_lexicon.append(li)
         self.n_lexicons = len(lexicons)
         self.atoms = list(atom_ids)
-        self._symbol, self._flat, self._out_off, self._out_ids = _automaton(self.atoms)
+        self._symbol, self._flat, self._shift, self._out_off, self._out_ids = _automaton(self.atoms)
         self._atom_clause_off = np.zeros(len(atom_clauses) + 1, dtype=np.int64)
         self._atom_clause_off[1:] = np.cumsum([len(c) for c in atom_clauses])
         self._atom_clauses = np.array([c for cs in atom_clauses for c in cs], dtype=np.int64)
@@ -209,5 +209,6 @@ class LexiconPrefilter:
     def candidates(self, lowered: pa.Array) -> np.ndarray:
         """bool [lexicon, row]: False where the lexicon cannot match the (lowercased) text."""
         data, off = compact_layout(lowered)
-        return _candidates(data, off, self._symbol, self._flat, self._out_off, self._out_ids, self._atom_clause_off,
-                           self._atom_clauses, self._clause_off, self._pattern_lexicon, self.n_lexicons)
+        return _candidates(data, off, self._symbol, self._flat, self._shift, self._out_off, self._out_ids,
+                           self._atom_clause_off, self._atom_clauses, self._clause_off, self._pattern_lexicon,
+                           self.n_lexicons)

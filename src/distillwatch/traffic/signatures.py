@@ -125,11 +125,11 @@ def _stopword_table() -> tuple[np.ndarray, np.ndarray, int]:
         for w in m.group(1).split("|"):
             words.setdefault(int.from_bytes(w.encode(), "little"), np.zeros(len(STOPWORDS), dtype=bool))[i] = True
     codes = np.array(sorted(words), dtype=np.uint64)
-    return codes, np.stack([words[int(c)] for c in codes]), max((int(c).bit_length() + 7) // 8 for c in codes)
+    langs = np.stack([words[int(c)] for c in codes]).astype(np.int64)
+    return codes, langs, max((int(c).bit_length() + 7) // 8 for c in codes)
 
 
 _STOP_CODES, _STOP_LANGS, _STOP_LONGEST = _stopword_table()
-_STOP_LANGS = _STOP_LANGS.astype(np.int64)
 for _lang, _rx in SCRIPTS.items():  # counted per character (`_utf8.class_counts`): single-character classes only
     if not re.fullmatch(r"\\p\{\w+\}|\[(?:\\p\{\w+\})+\]", _rx):
         raise ValueError(f"SCRIPTS[{_lang!r}] must be one character class of \\p{{...}} names")
