@@ -258,3 +258,73 @@ def test_prompt_text_typed_parse_equals_the_general_expression():
     got = con.sql(f"SELECT {_prompt_text('m')} AS typed, {general} AS general FROM t").fetchall()
     assert [typed for typed, _ in got] == [general for _, general in got]
     assert got[1][0] == "a b\n\nx" and got[2][0] == "str elem\n\ny" and got[-1][0] == "s\n\nu1\n\nu2"
+
+
+def _random_messages(rng, n: int) -> list[str]:
+    """Chat JSON values, mostly the plain shape with every escape, some not (extra keys, broken syntax)."""
+    alphabet = ["a", " ", "\n", '"', "\\", "/", "é", "中", "\U0001F600", "\t", "\x01", "\u2028", "assistant"]
+    text = lambda: "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8)))  # noqa: E731
+    out = []
+    for _ in range(n):
+        msgs = []
+        for _ in range(rng.randint(1, 4)):
+            keys = ["role", "content"] if rng.random() < 0.9 else rng.sample(["role", "content", "name"],
+                                                                               rng.randint(1, 3))
+            keys = keys[::-1] if rng.random() < 0.5 else keys
+            msgs.append({k: rng.choice(["user", "assistant", "system", text()]) if k == "role" else text()
+                         for k in keys})
+        v = json.dumps(msgs, ensure_ascii=rng.random() < 0.5, separators=rng.choice([(",", ":"), (", ", ": ")]))
+        if rng.random() < 0.05:  # a stray character anywhere: often no longer JSON
+            i = rng.randrange(len(v) + 1)
+            v = v[:i] + rng.choice(['"', "\\", ",", " ", "}", "x"]) + v[i:]
+        out.append(v)
+    return out
+
+
+def test_compiled_plain_messages_give_the_sql_prompt_text():
+    """`traffic._messages` reads the plain chat shape itself and leaves every other value to the SQL: where
+    it reads a value, its text must equal `_prompt_text`'s, escapes and surrogate pairs included."""
+    import random
+
+    from distillwatch.traffic._duck import connect
+    from distillwatch.traffic._messages import plain_prompt_texts
+    from distillwatch.traffic._normalize import _messages_from_text, _prompt_text
+
+    edge = ['[{"role":"user","content":"\\ud83d\\ude00 \\u00e9\\/\\b\\f\\r"}]', ' [ {"content" : "c" , "role":"user"} ] ',
+            '"a\\nb"', '[{"role":"assistant","content":"x"}]', '[{"role":"assistant","content":"x"},{"role":"u","content":""}]']
+    not_read = ['[{"role":"user","content":"\\ud83d"}]', '[{"role":"user","content":"\\u0000"}]',
+                '[{"role":"user","content":"x"}] x', '[{"role":"user","content":"x"},]', "plain text", "",
+                '[{"role":"user","content":"x","name":"n"}]', '[{"role":"user","role":"user","content":"x"}]',
+                '[{"role":"us\\u0065r","content":"x"}]', '[{"role":"user","content":"a\x01"}]']
+    values = ODD_MESSAGES + edge + not_read + _random_messages(random.Random(0), 3000) + [None]
+    arr = pa.array(values, pa.string())
+    texts, plain = plain_prompt_texts(arr)
+    con = connect()
+    con.register("t", pa.table({"m": arr}))
+    sql = con.sql(f"SELECT CASE WHEN m IS NOT NULL THEN {_prompt_text(_messages_from_text('m'))} END AS p FROM t")
+    expected = sql.to_arrow_table().column("p").to_pylist()
+    got = texts.to_pylist()
+    assert [g for g, ok in zip(got, plain) if ok] == [e for e, ok in zip(expected, plain) if ok]
+    assert plain[len(ODD_MESSAGES):len(ODD_MESSAGES) + len(edge)].all()
+    assert not plain[len(ODD_MESSAGES) + len(edge):len(ODD_MESSAGES) + len(edge) + len(not_read)].any()
+    assert not plain[-1] and 0.3 < plain.mean() < 0.9  # both paths well exercised by the random values
+    assert got[len(ODD_MESSAGES)] == "\U0001F600 é/\b\f\r" and got[len(ODD_MESSAGES) + 4] == ""
+
+
+def test_parquet_messages_read_the_same_through_either_path(tmp_path):
+    """A Parquet log mixing plain and other message values gets, row for row, the prompt text of
+    `from_records` (the JSON path, which never uses the compiled pass)."""
+    import random
+
+    values = ODD_MESSAGES + _random_messages(random.Random(1), 400)
+    records = [make_record(i) for i in range(len(values))]
+    for r, v in zip(records, values):
+        r["messages"] = v
+    table = pa.table({k: [r[k] for r in records] for k in records[0]})
+    pq.write_table(table, tmp_path / "log.parquet")
+    write_jsonl(tmp_path / "log.jsonl", records)
+    from_parquet, rep_p = read_log(tmp_path / "log.parquet")
+    from_json, rep_j = read_log(tmp_path / "log.jsonl")
+    assert rep_p.rows_accepted == rep_j.rows_accepted == len(values)
+    assert from_parquet.column("prompt_text").to_pylist() == from_json.column("prompt_text").to_pylist()
+    assert from_parquet.column("messages").to_pylist() == from_json.column("messages").to_pylist()

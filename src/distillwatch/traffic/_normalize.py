@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._duck import connect, quote_ident
+from ._messages import plain_prompt_texts
 from .schema import LOG_SCHEMA
 
 __all__ = [
@@ -131,8 +132,11 @@ def _convert(name: str, kind: str) -> str:
     raise AssertionError(typ)
 
 
-def _checks_sql(inner: str, kinds: Mapping[str, str], source: str, max_prompt_chars: int) -> str:
-    """The shared last stage over `inner`, which has _line, _row, _raw, every field and <field>__bad."""
+def _checks_sql(inner: str, kinds: Mapping[str, str], source: str, max_prompt_chars: int, *,
+                plain: bool = False) -> str:
+    """The shared last stage over `inner`, which has _line, _row, _raw, every field and <field>__bad;
+    with `plain`, also _plain and _plain_prompt (`traffic._messages`): rows with _plain take
+    _plain_prompt as their prompt text instead of the SQL's."""
     q = quote_ident
     conv = {n: ("messages" if n == "messages" else _convert(n, kinds[n])) for n in LOG_SCHEMA.names}
     stage_b = ", ".join(
@@ -151,7 +155,9 @@ def _checks_sql(inner: str, kinds: Mapping[str, str], source: str, max_prompt_ch
     out = {n: q(n) for n in LOG_SCHEMA.names}
     out["request_id"] = (f"coalesce(nullif(trim(request_id), ''), '{src}:' || "
                          f"CAST(coalesce(_line, _row) AS VARCHAR))")
-    out["prompt_text"] = (f"CASE WHEN messages IS NOT NULL AND NOT ({oversized}) THEN {_prompt_text('messages')} "
+    derived = f"CASE WHEN _plain THEN _plain_prompt ELSE {_prompt_text('messages')} END" if plain else \
+        _prompt_text("messages")
+    out["prompt_text"] = (f"CASE WHEN messages IS NOT NULL AND NOT ({oversized}) THEN {derived} "
                           f"ELSE prompt_text END")
     return f"""
 SELECT _line, _row, _raw,
@@ -160,7 +166,7 @@ SELECT _line, _row, _raw,
   CASE WHEN {oversized} THEN 'messages has ' || length(messages) || ' chars, limit {int(max_prompt_chars)}'
        WHEN {miss} THEN concat_ws(',', {miss_names}) WHEN {bad} THEN concat_ws(',', {bad_names}) END AS _detail,
   {", ".join(f"{out[n]} AS {q(n)}" for n in LOG_SCHEMA.names)}
-FROM (SELECT _line, _row, _raw, {stage_b} FROM ({inner}))"""
+FROM (SELECT _line, _row, _raw, {"_plain, _plain_prompt, " if plain else ""}{stage_b} FROM ({inner}))"""
 
 
 def _split(result: pa.Table) -> tuple[pa.Table, pa.Table]:
@@ -272,7 +278,7 @@ def normalize_columns(table: pa.Table, *, first_row: int, source: str,
     """
     con = con or connect()
     names = table.schema.names
-    cols, kinds = [], {}
+    cols, kinds, extra = [], {}, {}
     for name in LOG_SCHEMA.names:
         found = next((c for c in (name, *COLUMN_ALIASES.get(name, ())) if c in names), None)
         q = quote_ident(name)
@@ -281,7 +287,13 @@ def normalize_columns(table: pa.Table, *, first_row: int, source: str,
             kinds[name] = "varchar"
             continue
         c, kind = quote_ident(found), _kind(table.schema.field(found).type)
-        if name == "messages":
+        if name == "messages" and kind == "varchar":  # plain chat JSON read by the compiled pass
+            plain_prompt, plain = plain_prompt_texts(table.column(found))
+            extra = {"__dw_plain": pa.array(plain), "__dw_plain_prompt": plain_prompt}
+            text = f"CASE WHEN __dw_plain THEN CAST({c} AS VARCHAR) ELSE {_messages_from_text(f'CAST({c} AS VARCHAR)')} END"
+            cols.append(f"{text} AS {q}, false AS {quote_ident(name + '__bad')}")
+            kinds[name] = "varchar"
+        elif name == "messages":
             text = (f"CAST(to_json({c}) AS VARCHAR)" if kind == "nested"
                     else _messages_from_text(f"CAST({c} AS VARCHAR)"))
             cols.append(f"{text} AS {q}, false AS {quote_ident(name + '__bad')}")
@@ -293,10 +305,14 @@ def normalize_columns(table: pa.Table, *, first_row: int, source: str,
             cols.append(f"{c} AS {q}, false AS {quote_ident(name + '__bad')}")
             kinds[name] = kind
     inner = (f"SELECT NULL::BIGINT AS _line, {int(first_row)} + __dw_idx AS _row, NULL::VARCHAR AS _raw, "
-             f"{', '.join(cols)} FROM dw_cols")
-    con.register("dw_cols", table.append_column("__dw_idx", pa.array(np.arange(table.num_rows, dtype=np.int64))))
+             f"{', '.join(cols)}{', __dw_plain AS _plain, __dw_plain_prompt AS _plain_prompt' if extra else ''} "
+             "FROM dw_cols")
+    cols_table = table.append_column("__dw_idx", pa.array(np.arange(table.num_rows, dtype=np.int64)))
+    for extra_name, extra_col in extra.items():
+        cols_table = cols_table.append_column(extra_name, extra_col)
+    con.register("dw_cols", cols_table)
     try:
-        result = con.sql(_checks_sql(inner, kinds, source, max_prompt_chars)).to_arrow_table()
+        result = con.sql(_checks_sql(inner, kinds, source, max_prompt_chars, plain=bool(extra))).to_arrow_table()
     finally:
         con.unregister("dw_cols")
     accepted, rejected = _split(result)
