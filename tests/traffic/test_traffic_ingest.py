@@ -290,8 +290,9 @@ def test_compiled_plain_messages_give_the_sql_prompt_text():
     from distillwatch.traffic._messages import plain_prompt_texts
     from distillwatch.traffic._normalize import _messages_from_text, _prompt_text
 
-    edge = ['[{"role":"user","content":"\\ud83d\\ude00 \\u00e9\\/\\b\\f\\r"}]', ' [ {"content" : "c" , "role":"user"} ] ',
-            '"a\\nb"', '[{"role":"assistant","content":"x"}]', '[{"role":"assistant","content":"x"},{"role":"u","content":""}]']
+    edge = ['[{"role":"user","content":"\\ud83d\\ude00 \\u00e9\\/\\b\\f\\r"}]',
+            ' [ {"content" : "c" , "role":"user"} ] ', '"a\\nb"', '[{"role":"assistant","content":"x"}]',
+            '[{"role":"assistant","content":"x"},{"role":"u","content":""}]']
     not_read = ['[{"role":"user","content":"\\ud83d"}]', '[{"role":"user","content":"\\u0000"}]',
                 '[{"role":"user","content":"x"}] x', '[{"role":"user","content":"x"},]', "plain text", "",
                 '[{"role":"user","content":"x","name":"n"}]', '[{"role":"user","role":"user","content":"x"}]',

@@ -290,7 +290,8 @@ def normalize_columns(table: pa.Table, *, first_row: int, source: str,
         if name == "messages" and kind == "varchar":  # plain chat JSON read by the compiled pass
             plain_prompt, plain = plain_prompt_texts(table.column(found))
             extra = {"__dw_plain": pa.array(plain), "__dw_plain_prompt": plain_prompt}
-            text = f"CASE WHEN __dw_plain THEN CAST({c} AS VARCHAR) ELSE {_messages_from_text(f'CAST({c} AS VARCHAR)')} END"
+            as_text = f"CAST({c} AS VARCHAR)"
+            text = f"CASE WHEN __dw_plain THEN {as_text} ELSE {_messages_from_text(as_text)} END"
             cols.append(f"{text} AS {q}, false AS {quote_ident(name + '__bad')}")
             kinds[name] = "varchar"
         elif name == "messages":
