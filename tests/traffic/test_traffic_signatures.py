@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from traffic_helpers import make_record
 
 from distillwatch.traffic.schema import LOG_SCHEMA, from_records
@@ -71,12 +73,12 @@ def test_long_prompts_use_head_and_tail():
 
 
 def test_load_kernels_compiles_what_the_map_uses():
-    from distillwatch.traffic import _prefilter, _slot_masks, signatures, simhash, template
+    from distillwatch.traffic import _prefilter, _slot_masks, _utf8, signatures, simhash, template
     from distillwatch.traffic.signatures import load_kernels, prompt_sample
 
-    kernels = [_slot_masks._mask_quoted, _slot_masks._mask_tokens, _slot_masks._mask_numbers,
-               template._merged_words, template._word_signatures, signatures._stopword_kernel, simhash._hash_all,
-               _prefilter._candidates]
+    kernels = [_slot_masks._mask_quoted, _slot_masks._mask_tokens, _slot_masks._mask_numbers, _utf8._byte_class,
+               template._merged_words, template._word_signatures, signatures._language_pass, simhash._hash_all,
+               _prefilter._candidates, signatures._role_counts]
     load_kernels()
     before = [len(k.signatures) for k in kernels]
     assert min(before) >= 1
@@ -84,3 +86,20 @@ def test_load_kernels_compiles_what_the_map_uses():
     batch = from_records([make_record(i) for i in range(40)]).to_batches()[0]
     prompt_sample(batch, compute_signatures(batch))
     assert [len(k.signatures) for k in kernels] == before
+
+
+def test_role_counts_equal_the_regex_counts():
+    """The compiled role counts are RE2's match counts, overlapping candidates and odd spacing included."""
+    import random
+
+    from distillwatch.traffic.signatures import ROLE_PATTERNS, role_counts
+
+    rng = random.Random(0)
+    pieces = ['"role"', '"role" :', ":", " ", "\n", "\f", "\v", '"user"', '"assistant"', '"system"', '"developer"',
+              '"', "role", '"role":"user"', '"role"role"', "x", '"role"\t:\r "assistant"', '"rol', 'e"']
+    arr = pa.array(["".join(rng.choice(pieces) for _ in range(rng.randint(0, 12))) for _ in range(3000)]
+                   + [None, ""]).slice(1)
+    want = np.stack([pc.fill_null(pc.count_substring_regex(arr, p), 0).to_numpy(zero_copy_only=False)
+                     for p in ROLE_PATTERNS])
+    got = role_counts(arr)
+    assert np.array_equal(got, want) and (got.sum(axis=1) > 50).all()

@@ -123,6 +123,16 @@ def test_language_guess_equals_the_regex_counts(seed):
     assert language_guess(raw).to_pylist() == _language_by_regex(pc.fill_null(raw, ""))
 
 
+def test_language_guess_cuts_at_the_character_limit():
+    """Words and scripts count only within the first LANG_CHARS characters (multi-byte ones included)."""
+    pad = "é" * (LANG_CHARS - 3)
+    texts = [pad + " the and", pad + " de la", "x" * (LANG_CHARS - 1) + " это это это", "é" * LANG_CHARS + " the",
+             pad + " ab" + "это" * 50, "the and of " + "中" * (LANG_CHARS - 11) + "中"]
+    lowered = pa.array(texts, pa.string())
+    assert language_guess(lowered).to_pylist() == _language_by_regex(lowered)
+    assert language_guess(lowered).to_pylist()[:4] == ["und", "und", "und", "und"]
+
+
 def test_class_counts_equal_regex_match_counts():
     texts = pa.array([t or "" for t in _texts(3, 200)], pa.string()).slice(1)
     data, off = _utf8.string_layout(texts)

@@ -15,9 +15,10 @@ import functools
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from numba import njit
 
-__all__ = ["string_layout", "compact_layout", "ascii_table", "decode", "char_class", "byte_class", "class_counts",
-           "row_of"]
+__all__ = ["string_layout", "compact_layout", "ascii_table", "codepoint_table", "decode", "char_class", "byte_class",
+           "class_counts", "row_of"]
 
 
 def string_layout(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -84,16 +85,61 @@ def _classify(uniq: np.ndarray, pattern: str) -> np.ndarray:
     return hit
 
 
+@functools.lru_cache(maxsize=None)
+def codepoint_table(pattern: str) -> np.ndarray:
+    """bool[0x10000] by code point of the Basic Multilingual Plane: whether the character matches the
+    single-character RE2 class `pattern` (RE2 asked once for each, some 20 ms; surrogates are False)."""
+    cps = np.concatenate([np.arange(1, 0xD800), np.arange(0xE000, 0x10000)]).astype("<u4")
+    table = np.zeros(0x10000, dtype=bool)
+    table[cps] = pc.match_substring_regex(pa.array(cps.view("<U1"), pa.string()), pattern).to_numpy(
+        zero_copy_only=False)
+    table[0] = ascii_table(pattern)[0]
+    table.flags.writeable = False
+    return table
+
+
 def byte_class(data: np.ndarray, pattern: str) -> np.ndarray:
-    """bool per byte of valid UTF-8 `data`: whether the character the byte belongs to matches `pattern`."""
-    hit = ascii_table(pattern)[data]
-    pos, cp, size = decode(data)
-    if len(pos):
+    """bool per byte of valid UTF-8 `data`: whether the character the byte belongs to matches `pattern`.
+
+    One compiled pass looks characters up in `codepoint_table`; the few above the BMP (4-byte
+    characters: emoji, rare scripts) are then asked of RE2 once per distinct code point (`char_class`)."""
+    hit = _byte_class(data, codepoint_table(pattern))
+    four = np.flatnonzero(data >= 0xF0)
+    if len(four):
+        last = len(data) - 1
+        b = [data[np.minimum(four + k, last)].astype(np.int32) for k in range(4)]
+        cp = ((b[0] & 0x07) << 18) | ((b[1] & 0x3F) << 12) | ((b[2] & 0x3F) << 6) | (b[3] & 0x3F)
         match = char_class(cp, pattern)
         for k in range(4):
-            sel = size > k
-            hit[pos[sel] + k] = match[sel]
+            hit[np.minimum(four + k, last)] = match
     return hit
+
+
+@njit(nogil=True, cache=True)
+def _byte_class(data, table):
+    """Each character of `data` decoded and looked up in `table` (by code point); its bytes get the answer.
+    Characters beyond the table (above the BMP) and one cut off by the end of `data` (never in valid
+    UTF-8) get False."""
+    n = len(data)
+    out = np.zeros(n, dtype=np.bool_)
+    i = 0
+    while i < n:
+        b = np.int64(data[i])
+        if b < 0x80:
+            out[i] = table[b]
+            i += 1
+            continue
+        size = 2 if b < 0xE0 else (3 if b < 0xF0 else 4)
+        if i + size > n:
+            break
+        cp = b & (0x1F if size == 2 else (0x0F if size == 3 else 0x07))
+        for k in range(1, size):
+            cp = (cp << 6) | (np.int64(data[i + k]) & 0x3F)
+        hit = table[cp] if cp < len(table) else False
+        for k in range(size):
+            out[i + k] = hit
+        i += size
+    return out
 
 
 def class_counts(data: np.ndarray, offsets: np.ndarray, patterns) -> np.ndarray:

@@ -23,14 +23,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
-from ._utf8 import class_counts, compact_layout, row_of
+from ._utf8 import class_counts, compact_layout
 from .lexicons import FLAGS, SCRIPTS, STOPWORDS, TOPIC_FALLBACK, TOPICS, candidates
 from .schema import LOG_SCHEMA
 from .simhash import hash_strings
 from .template import template_signatures
 
-__all__ = ["SIGNATURE_SCHEMA", "PASSTHROUGH", "PROMPT_SAMPLE_SCHEMA", "compute_signatures", "map_signatures",
-           "prompt_sample", "bounded_text", "language_guess", "topic_guess", "load_kernels"]
+__all__ = ["SIGNATURE_SCHEMA", "PASSTHROUGH", "PROMPT_SAMPLE_SCHEMA", "ROLE_PATTERNS", "compute_signatures",
+           "map_signatures", "prompt_sample", "bounded_text", "language_guess", "role_counts", "topic_guess",
+           "load_kernels"]
 
 HEAD_CHARS, TAIL_CHARS, LANG_CHARS = 4096, 1024, 1000
 PROMPT_SAMPLE_MOD, PROMPT_SAMPLE_CHARS = 16, 400  # keep 1 prompt in 16 (plus every flagged one), 400 chars
@@ -85,18 +86,15 @@ def language_guess(lowered: pa.Array) -> pa.Array:
     `SCRIPTS` and `STOPWORDS` regexes: a script class matches one character at a time, and a stopword
     pattern ``\\b(w1|w2|...)\\b`` matches exactly the maximal runs of ASCII word characters (RE2's
     ``\\b`` is ASCII) that equal one of its words."""
-    text = pc.fill_null(pc.utf8_slice_codeunits(lowered, 0, LANG_CHARS), "")
-    n = len(text)
+    lowered = pc.fill_null(lowered, "")
+    n = len(lowered)
     out = np.full(n, "und", dtype=object)
-    data, off = compact_layout(text)
-    nonlatin = np.zeros(n, dtype=bool)  # some character above U+024F: lead byte 0xCA+, or 0xC9 then 0x90+
-    high = data >= 0xCA
-    c9 = np.flatnonzero(data[:-1] == 0xC9)
-    high[c9[data[c9 + 1] >= 0x90]] = True
-    nonlatin[row_of(np.flatnonzero(high), off)] = True
+    data, off = compact_layout(lowered)
+    hits, nonlatin = _language_pass(data, off, LANG_CHARS, _ASCII_WORD, _STOP_CODES, _STOP_LANGS, _STOP_LONGEST)
     latin = ~nonlatin
     if nonlatin.any():  # script counts only where some non-Latin character occurs
-        counts = class_counts(*compact_layout(text.filter(pa.array(nonlatin))), [r"\pL", *SCRIPTS.values()])
+        text = pc.utf8_slice_codeunits(lowered.filter(pa.array(nonlatin)), 0, LANG_CHARS)
+        counts = class_counts(*compact_layout(text), [r"\pL", *SCRIPTS.values()])
         letters, counts = counts[0].astype(np.float64), counts[1:]
         share = counts / np.maximum(letters, 1.0)
         names = np.array(list(SCRIPTS), dtype=object)
@@ -106,7 +104,7 @@ def language_guess(lowered: pa.Array) -> pa.Array:
         out[nonlatin] = picked
         latin[np.flatnonzero(nonlatin)[~decided]] = True  # mostly Latin letters with a few others
     if latin.any():
-        hits = _stopword_counts(data, off)[:, latin]
+        hits = hits[:, latin]
         names = np.array(list(STOPWORDS), dtype=object)
         best = np.argmax(hits, axis=0)
         top = hits[best, np.arange(hits.shape[1])]
@@ -115,8 +113,9 @@ def language_guess(lowered: pa.Array) -> pa.Array:
 
 
 def _stopword_table() -> tuple[np.ndarray, np.ndarray, int]:
-    """(sorted codes of every stopword, which languages have each, the longest word's length) from the
-    `STOPWORDS` patterns; a word's code is its ASCII bytes read as a little-endian integer."""
+    """(hash table of the codes of every stopword, which languages have each code's slot, the longest
+    word's length) from the `STOPWORDS` patterns. A word's code is its ASCII bytes read as a little-endian
+    integer (never 0); it sits in the first free slot from `_slot(code)` on (slots hold 0 when free)."""
     words: dict[int, np.ndarray] = {}
     for i, (lang, rx) in enumerate(STOPWORDS.items()):
         m = re.fullmatch(r"\\b\(([a-z]{1,8}(?:\|[a-z]{1,8})*)\)\\b", rx)
@@ -124,9 +123,24 @@ def _stopword_table() -> tuple[np.ndarray, np.ndarray, int]:
             raise ValueError(f"STOPWORDS[{lang!r}] must read \\b(word|word|...)\\b with words of 1-8 ASCII letters")
         for w in m.group(1).split("|"):
             words.setdefault(int.from_bytes(w.encode(), "little"), np.zeros(len(STOPWORDS), dtype=bool))[i] = True
-    codes = np.array(sorted(words), dtype=np.uint64)
-    langs = np.stack([words[int(c)] for c in codes]).astype(np.int64)
-    return codes, langs, max((int(c).bit_length() + 7) // 8 for c in codes)
+    bits = max(4, (4 * len(words) - 1).bit_length())  # a quarter full at most: few probes
+    codes = np.zeros(1 << bits, dtype=np.uint64)
+    langs = np.zeros((1 << bits, len(STOPWORDS)), dtype=np.int64)
+    for code, has in words.items():
+        slot = ((code * _FIBONACCI) % 2**64) >> (64 - bits)  # `_slot`
+        while codes[slot]:
+            slot = (slot + 1) & ((1 << bits) - 1)
+        codes[slot], langs[slot] = code, has
+    return codes, langs, max((c.bit_length() + 7) // 8 for c in words)
+
+
+_FIBONACCI = 0x9E3779B97F4A7C15
+
+
+@njit(inline="always", cache=True)
+def _slot(code, shift):
+    """The home slot of a stopword code in a table of 2**(64 - shift) slots (Fibonacci hashing)."""
+    return (code * np.uint64(_FIBONACCI)) >> shift
 
 
 _STOP_CODES, _STOP_LANGS, _STOP_LONGEST = _stopword_table()
@@ -138,37 +152,59 @@ for _r in (b"09", b"AZ", b"az", b"__"):
     _ASCII_WORD[_r[0]:_r[1] + 1] = True
 
 
-def _stopword_counts(data: np.ndarray, off: np.ndarray) -> np.ndarray:
-    """Matches of each `STOPWORDS` pattern per row (languages x rows)."""
-    return _stopword_kernel(data, off, _ASCII_WORD, _STOP_CODES, _STOP_LANGS, _STOP_LONGEST)
-
-
 @njit(nogil=True, cache=True)
-def _stopword_kernel(data, off, word_byte, codes, langs, longest):
-    """Per row, each maximal run of ASCII word bytes of at most `longest` bytes, read as a little-endian
-    code and looked up in the sorted `codes`; a hit adds its row of `langs` to the row's counts."""
+def _language_pass(data, off, limit, word_byte, codes, langs, longest):
+    """Over the first `limit` characters of each row: (matches of each `STOPWORDS` pattern, languages x
+    rows; whether some character lies above U+024F, i.e. a lead byte 0xCA+ or 0xC9 then 0x90+).
+
+    A stopword match is a maximal run of ASCII word bytes (`word_byte`) of at most `longest` bytes whose
+    little-endian code is in the hash table `codes` (`_stopword_table`); a hit adds its slot's row of
+    `langs` to the row's counts."""
     n = len(off) - 1
     out = np.zeros((langs.shape[1], n), dtype=np.int64)
+    nonlatin = np.zeros(n, dtype=np.bool_)
+    mask = np.uint64(len(codes) - 1)
+    bits = 0
+    while (1 << bits) < len(codes):
+        bits += 1
+    shift = np.uint64(64 - bits)
     for r in range(n):
         start = -1
-        for i in range(off[r], off[r + 1] + 1):  # one step past the row closes a run that ends it
-            if i < off[r + 1] and word_byte[data[i]]:
+        chars = 0
+        end = off[r + 1]
+        i = off[r]
+        while True:
+            b = data[i] if i < end else 0
+            if i < end and (b & 0xC0) != 0x80:
+                if chars == limit:
+                    b = 0
+                    end = i  # the row ends after `limit` characters
+                else:
+                    chars += 1
+            if i < end and (b >= 0xCA or (b == 0xC9 and i + 1 < end and data[i + 1] >= 0x90)):
+                nonlatin[r] = True
+            if i < end and word_byte[b]:
                 if start < 0:
                     start = i
+                i += 1
                 continue
-            if start < 0:
-                continue
-            size = i - start
-            if size <= longest:
-                code = np.uint64(0)
-                for t in range(size):
-                    code |= np.uint64(data[start + t]) << np.uint64(8 * t)
-                idx = np.searchsorted(codes, code)
-                if idx < len(codes) and codes[idx] == code:
-                    for lang in range(langs.shape[1]):
-                        out[lang, r] += langs[idx, lang]
-            start = -1
-    return out
+            if start >= 0:
+                size = i - start
+                if size <= longest:
+                    code = np.uint64(0)
+                    for t in range(size):
+                        code |= np.uint64(data[start + t]) << np.uint64(8 * t)
+                    slot = _slot(code, shift)
+                    while codes[slot] != 0 and codes[slot] != code:
+                        slot = (slot + np.uint64(1)) & mask
+                    if codes[slot] == code:
+                        for lang in range(langs.shape[1]):
+                            out[lang, r] += langs[slot, lang]
+                start = -1
+            if i >= end:
+                break
+            i += 1
+    return out, nonlatin
 
 
 def topic_guess(lowered: pa.Array, rows: dict[str, np.ndarray] | None = None) -> tuple[pa.Array, np.ndarray]:
@@ -185,8 +221,78 @@ def topic_guess(lowered: pa.Array, rows: dict[str, np.ndarray] | None = None) ->
     return pa.array(topic, pa.string()), mask
 
 
-def _count(messages: pa.Array, pattern: str) -> np.ndarray:
-    return pc.fill_null(pc.count_substring_regex(messages, pattern), 0).to_numpy(zero_copy_only=False)
+ROLE_PATTERNS = (r'"role"\s*:', r'"role"\s*:\s*"user"', r'"role"\s*:\s*"assistant"',
+                 r'"role"\s*:\s*"(system|developer)"')  # counted by `role_counts`
+
+
+def role_counts(messages: pa.Array) -> np.ndarray:
+    """The number of (non-overlapping) matches of each of `ROLE_PATTERNS` in each messages JSON text,
+    patterns x rows, as RE2 counts them (``count_substring_regex``; nulls count 0), in one compiled pass."""
+    return _role_counts(*compact_layout(pc.fill_null(messages, "")))
+
+
+_ROLE_VALUES = tuple(np.frombuffer(w, dtype=np.uint8).copy() for w in (b'user"', b'assistant"', b'system"',
+                                                                        b'developer"'))
+
+
+@njit(inline="always", cache=True)
+def _skip_space(data, i, end):
+    while i < end and (data[i] == 0x20 or data[i] == 0x09 or data[i] == 0x0A or data[i] == 0x0C
+                       or data[i] == 0x0D):  # RE2's \s
+        i += 1
+    return i
+
+
+@njit(inline="always", cache=True)
+def _has_at(data, i, end, word):
+    if i + len(word) > end:
+        return False
+    for k in range(len(word)):
+        if data[i + k] != word[k]:
+            return False
+    return True
+
+
+@njit(nogil=True, cache=True)
+def _role_counts(data, off):
+    """Each pattern starts with the literal ``"role"``, so its matches start at occurrences of it; the
+    greedy ``\\s*`` leaves one way to match from each. An occurrence counts for a pattern that matches
+    there unless an earlier match of that pattern covers it (RE2 resumes after each match)."""
+    n = len(off) - 1
+    out = np.zeros((4, n), dtype=np.int64)
+    user, assistant, system, developer = _ROLE_VALUES
+    free = np.empty(4, dtype=np.int64)  # where each pattern may next match
+    for r in range(n):
+        end = off[r + 1]
+        free[:] = off[r]
+        for i in range(off[r], end - 5):
+            if not (data[i] == 0x22 and data[i + 1] == 0x72 and data[i + 2] == 0x6F and data[i + 3] == 0x6C
+                    and data[i + 4] == 0x65 and data[i + 5] == 0x22):  # "role"
+                continue
+            j = _skip_space(data, i + 6, end)
+            if j >= end or data[j] != 0x3A:
+                continue
+            if i >= free[0]:
+                out[0, r] += 1
+                free[0] = j + 1
+            j = _skip_space(data, j + 1, end)
+            if j >= end or data[j] != 0x22:
+                continue
+            j += 1
+            if _has_at(data, j, end, user):
+                k, stop = 1, j + len(user)
+            elif _has_at(data, j, end, assistant):
+                k, stop = 2, j + len(assistant)
+            elif _has_at(data, j, end, system):
+                k, stop = 3, j + len(system)
+            elif _has_at(data, j, end, developer):
+                k, stop = 3, j + len(developer)
+            else:
+                continue
+            if i >= free[k]:
+                out[k, r] += 1
+                free[k] = stop
+    return out
 
 
 def compute_signatures(batch: pa.RecordBatch | pa.Table) -> pa.RecordBatch:
@@ -195,18 +301,20 @@ def compute_signatures(batch: pa.RecordBatch | pa.Table) -> pa.RecordBatch:
         batch = batch.combine_chunks().to_batches()[0] if batch.num_rows else pa.RecordBatch.from_pylist([], LOG_SCHEMA)
     prompt = batch.column("prompt_text")
     messages = pc.fill_null(batch.column("messages"), "")
-    lowered = pc.utf8_lower(bounded_text(prompt))
+    lowered_whole = pc.utf8_lower(pc.fill_null(prompt, ""))
+    lowered = bounded_text(lowered_whole)  # cutting commutes with utf8_lower (one code point for one)
     plain = pc.starts_with(messages, '"').to_numpy(zero_copy_only=False).astype(bool)
-    users = np.where(plain, 1, _count(messages, r'"role"\s*:\s*"user"'))
+    roles = role_counts(messages)
     computed: dict[str, object] = {
         "prompt_chars": pc.fill_null(pc.utf8_length(pc.fill_null(prompt, "")), 0),
         "response_chars": pc.utf8_length(batch.column("response_text")),
-        "n_messages": np.where(plain, 1, _count(messages, r'"role"\s*:')),
-        "n_user_turns": users,
-        "n_assistant_turns": _count(messages, r'"role"\s*:\s*"assistant"'),
-        "has_system_prompt": _count(messages, r'"role"\s*:\s*"(system|developer)"') > 0,
+        "n_messages": np.where(plain, 1, roles[0]),
+        "n_user_turns": np.where(plain, 1, roles[1]),
+        "n_assistant_turns": roles[2],
+        "has_system_prompt": roles[3] > 0,
     }
-    computed["template_sig"], computed["template_head"], computed["template_tail"] = template_signatures(prompt)
+    computed["template_sig"], computed["template_head"], computed["template_tail"] = template_signatures(
+        lowered_whole, lowered=True)
     rows = candidates(lowered)  # one compiled pass: the texts each lexicon could match
     for name, lex in FLAGS.items():
         computed[name] = lex.match(lowered, rows[name])

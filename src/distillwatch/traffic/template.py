@@ -87,8 +87,9 @@ def _apply(texts: pa.Array, masks) -> pa.Array:
     return texts
 
 
-def _mask_slots(texts: pa.Array) -> pa.Array:
-    """Lowercase and the slot masks (all of `MASKS` but the last two); nulls become ''.
+def _mask_slots(texts: pa.Array, lowered: bool = False) -> pa.Array:
+    """Lowercase (unless the texts are `lowered` already) and the slot masks (all of `MASKS` but the last
+    two); nulls become ''.
 
     Code blocks, URLs and e-mail addresses (MASKS[0:3]) need a literal that most prompts lack (three
     backticks, ``http://``, ``https://``, ``www.``, ``@``; the replacements add none), so one scan for
@@ -96,7 +97,7 @@ def _mask_slots(texts: pa.Array) -> pa.Array:
     (MASKS[3:6]) are compiled passes over the bytes (`traffic._slot_masks`), equal to the regexes."""
     if isinstance(texts, pa.ChunkedArray):
         texts = texts.combine_chunks()
-    texts = pc.utf8_lower(pc.fill_null(texts, ""))
+    texts = pc.fill_null(texts, "") if lowered else pc.utf8_lower(pc.fill_null(texts, ""))
     rare = pc.match_substring_regex(texts, _RARE)
     n_rare = pc.sum(rare).as_py() or 0
     if n_rare:
@@ -108,7 +109,7 @@ def _mask_slots(texts: pa.Array) -> pa.Array:
                                  [None, offsets, pa.py_buffer(data)])
 
 
-def _words(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _words(texts: pa.Array, lowered: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(the bytes of every masked word of every text, one after another; word offsets into them; row
     offsets into the words): the non-empty words of `mask_variables` split on spaces, in order.
 
@@ -121,7 +122,7 @@ def _words(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     last ends in ``_num_`` after its first five characters; that holds exactly when it ends in ``_num_``
     except for the word ``_num_num_``, whose rows (never seen in practice) take the regexes instead.
     """
-    slots = _mask_slots(texts)
+    slots = _mask_slots(texts, lowered)
     plain = np.zeros(len(slots), dtype=np.bool_)
     data, off = compact_layout(slots)
     flat, word_off, row_off, odd = _merged_words(data, off, byte_class(data, _WORD_CHAR), plain)
@@ -208,10 +209,11 @@ def _word_signatures(flat, word_off, row_off, k, head_words):
     return sig, head, tail
 
 
-def template_signatures(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def template_signatures(texts: pa.Array, *, lowered: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(template_sig, template_head, template_tail) per text, as int64 views of 64-bit hashes: each word
     hashed as `simhash.hash_strings` would, the shingles, SimHash and sequence hashes of `traffic.simhash`,
-    in one compiled pass over the words."""
-    flat, word_off, row_off = _words(texts)
+    in one compiled pass over the words. `lowered`: the texts are already ``utf8_lower``-ed (the map
+    lowercases once for the template and the lexicons)."""
+    flat, word_off, row_off = _words(texts, lowered)
     sig, head, tail = _word_signatures(flat, word_off, row_off, 3, HEAD_WORDS)
     return sig.view(np.int64), head.view(np.int64), tail.view(np.int64)
