@@ -343,8 +343,9 @@ def prompt_sample(batch: pa.RecordBatch, signatures: pa.RecordBatch) -> pa.Recor
     keep = (h % np.uint64(PROMPT_SAMPLE_MOD)) == 0
     for name in (f.name for f in SIGNATURE_SCHEMA if f.name.startswith("is_")):
         keep |= pc.fill_null(signatures.column(name), False).to_numpy(zero_copy_only=False).astype(bool)
-    text = pc.utf8_slice_codeunits(batch.column("prompt_text").cast(pa.string()), 0, PROMPT_SAMPLE_CHARS)
-    sample = pc.if_else(pa.array(keep), text, pa.scalar(None, pa.string()))
+    kept = pc.utf8_slice_codeunits(batch.column("prompt_text").cast(pa.string()).filter(pa.array(keep)), 0,
+                                   PROMPT_SAMPLE_CHARS)  # cut only the prompts kept
+    sample = pc.replace_with_mask(pa.nulls(len(keep), pa.string()), pa.array(keep), kept)
     return pa.RecordBatch.from_arrays([sample, pa.array((h >> np.uint64(1)).astype(np.int64))],
                                       schema=PROMPT_SAMPLE_SCHEMA)
 

@@ -46,6 +46,7 @@ from .signatures import (
 
 __all__ = ["MAPPED_SCHEMA", "SQL_CONF", "SparkEngine", "java_executable", "map_partition", "spark_session"]
 
+STAGE_ROW_GROUP = 32_768  # rows per staged Parquet row group: Spark splits the map job along them
 # What the shared SQL needs from any session (runtime SQL settings, set on every session used).
 SQL_CONF = {
     "spark.sql.session.timeZone": "UTC",
@@ -53,10 +54,11 @@ SQL_CONF = {
     "spark.sql.ansi.doubleQuotedIdentifiers": "true",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.execution.arrow.useLargeVarTypes": "false",
+    # a staged row group per mapInArrow batch (STAGE_ROW_GROUP): Arrow compiles each regex once per batch
+    "spark.sql.execution.arrow.maxRecordsPerBatch": str(STAGE_ROW_GROUP),
 }
 # One row of the map job: the signature and the alert prompt sample side by side (all nullable for Spark).
 MAPPED_SCHEMA: pa.Schema = pa.schema([f.with_nullable(True) for f in (*SIGNATURE_SCHEMA, *PROMPT_SAMPLE_SCHEMA)])
-STAGE_ROW_GROUP = 32_768  # rows per staged Parquet row group: Spark splits the map job along them
 _LOG4J = Path(__file__).with_name("spark_log4j2.properties")
 _HINT = "pip install 'distillwatch[spark]'"
 
