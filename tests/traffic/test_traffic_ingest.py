@@ -6,6 +6,7 @@ import gzip
 import json
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
@@ -329,3 +330,42 @@ def test_parquet_messages_read_the_same_through_either_path(tmp_path):
     assert rep_p.rows_accepted == rep_j.rows_accepted == len(values)
     assert from_parquet.column("prompt_text").to_pylist() == from_json.column("prompt_text").to_pylist()
     assert from_parquet.column("messages").to_pylist() == from_json.column("messages").to_pylist()
+
+
+def test_clean_parquet_batches_skip_the_sql_with_the_same_rows(tmp_path):
+    """A batch already in `LOG_SCHEMA` with plain messages is accepted as it is (prompt text derived) and
+    equals what the SQL makes of it; a batch with anything to normalise still goes through the SQL."""
+    from distillwatch.traffic import _normalize
+
+    records = [make_record(i) for i in range(30)]
+    clean = from_records(records)
+    assert clean.schema.equals(LOG_SCHEMA, check_metadata=False)
+    stripped = clean.set_column(clean.schema.get_field_index("prompt_text"), "prompt_text",
+                                pa.nulls(clean.num_rows, pa.string()))
+    assert _normalize._clean_rows(stripped, *_normalize.plain_prompt_texts(stripped.column("messages")),
+                                  max_prompt_chars=10**6) is not None
+    fast, rejected = _normalize.normalize_columns(stripped, first_row=1, source="x")
+    as_large = stripped.set_column(stripped.schema.get_field_index("messages"), "messages",
+                                   stripped.column("messages").cast(pa.large_string()))  # not the schema's type
+    sql, _ = _normalize.normalize_columns(as_large, first_row=1, source="x")
+    assert rejected.num_rows == 0 and fast.equals(sql) and fast.equals(clean)
+
+    def refused(table) -> bool:
+        return _normalize._clean_rows(table, *_normalize.plain_prompt_texts(table.column("messages")),
+                                      max_prompt_chars=10**6) is None
+
+    padded = clean.set_column(clean.schema.get_field_index("request_id"), "request_id",
+                              pc.binary_join_element_wise(clean.column("request_id"), " ", ""))
+    odd = clean.set_column(clean.schema.get_field_index("messages"), "messages",
+                           pa.array(['[{"role":"user","content":[{"type":"text","text":"a"}]}]'] * clean.num_rows))
+    assert refused(padded) and refused(odd) and refused(clean.slice(0, 0))
+    read, report = read_log(_write(tmp_path, padded))
+    assert read.column("request_id").to_pylist() == clean.column("request_id").to_pylist()  # trimmed by the SQL
+    read, report = read_log(_write(tmp_path, odd))
+    assert read.column("prompt_text").to_pylist() == ["a"] * clean.num_rows
+
+
+def _write(tmp_path, table) -> str:
+    path = tmp_path / "t.parquet"
+    pq.write_table(table, path)
+    return str(path)

@@ -5,7 +5,10 @@ One implementation for every reader. JSON lines (schema records, OpenAI-style re
 paths); CSV, Parquet and Arrow columns pass a column-mapping stage. Both end in the same stage that
 casts every field (`TRY_CAST`), derives `prompt_text` from `messages`, synthesizes missing request ids
 and names the first problem of each row. All of it is vectorized SQL; Python touches only the rows
-that are rejected (to format them for the quarantine).
+that are rejected (to format them for the quarantine). Two shortcuts give the SQL's results with less
+work: plain chat `messages` get their prompt text from one compiled pass (`traffic._messages`), and a
+column batch the SQL would pass through unchanged (`_clean_rows`: the schema's own columns and types,
+plain messages, required fields present) skips the SQL altogether.
 
 Reasons, in the order they are checked: ``invalid_json`` (the line does not parse), ``not_an_object``
 (it parses to something other than an object), ``oversized_prompt`` (`messages` longer than the
@@ -26,7 +29,7 @@ import pyarrow.compute as pc
 
 from ._duck import connect, quote_ident
 from ._messages import plain_prompt_texts
-from .schema import LOG_SCHEMA
+from .schema import LOG_SCHEMA, REQUIRED_FIELDS
 
 __all__ = [
     "DEFAULT_MAX_PROMPT_CHARS",
@@ -270,15 +273,45 @@ def _kind(typ: pa.DataType) -> str:
     return "other"
 
 
+def _clean_rows(table: pa.Table, plain_prompt: pa.Array, plain: np.ndarray,
+                max_prompt_chars: int) -> pa.Table | None:
+    """`table` as accepted `LOG_SCHEMA` rows, without SQL, when the SQL of `normalize_columns` would leave
+    every value as it is and reject no row; else None (the caller runs the SQL). That holds when every
+    field is a column of its own name and type (so each cast is the identity), every ``messages`` value
+    is plain chat JSON (`traffic._messages`: kept, its prompt text derived), none is over the size limit
+    (bytes bound characters), and the required fields are present and non-blank with no whitespace to trim."""
+    schema = table.schema
+    if not all(f.name in schema.names and schema.field(f.name).type == f.type for f in LOG_SCHEMA):
+        return None
+    if not plain.all() or table.num_rows == 0:
+        return None
+    if (pc.max(pc.binary_length(table.column("messages"))).as_py() or 0) > max_prompt_chars:
+        return None
+    for name in REQUIRED_FIELDS:
+        col = table.column(name)
+        if col.null_count:
+            return None
+        if pa.types.is_string(col.type) and (pc.min(pc.binary_length(col)).as_py() == 0
+                                             or pc.any(pc.match_substring_regex(col, r"^\s|\s$")).as_py()):
+            return None
+    columns = [plain_prompt if f.name == "prompt_text" else table.column(f.name) for f in LOG_SCHEMA]
+    return pa.Table.from_arrays(columns, schema=LOG_SCHEMA)
+
+
 def normalize_columns(table: pa.Table, *, first_row: int, source: str,
                       max_prompt_chars: int = DEFAULT_MAX_PROMPT_CHARS, con=None) -> tuple[pa.Table, pa.Table]:
     """Map a table of (some of) the schema's columns, any types, to (accepted rows, rejected rows).
 
     Rows are numbered from `first_row`; the raw text of a rejected row is its values as JSON.
     """
-    con = con or connect()
     names = table.schema.names
     cols, kinds, extra = [], {}, {}
+    if "messages" in names and _kind(table.schema.field("messages").type) == "varchar":
+        plain_prompt, plain = plain_prompt_texts(table.column("messages"))
+        clean = _clean_rows(table, plain_prompt, plain, max_prompt_chars)
+        if clean is not None:
+            return clean, REJECTED_SCHEMA.empty_table()
+    con = con or connect()
     for name in LOG_SCHEMA.names:
         found = next((c for c in (name, *COLUMN_ALIASES.get(name, ())) if c in names), None)
         q = quote_ident(name)
@@ -288,7 +321,8 @@ def normalize_columns(table: pa.Table, *, first_row: int, source: str,
             continue
         c, kind = quote_ident(found), _kind(table.schema.field(found).type)
         if name == "messages" and kind == "varchar":  # plain chat JSON read by the compiled pass
-            plain_prompt, plain = plain_prompt_texts(table.column(found))
+            if found != "messages":
+                plain_prompt, plain = plain_prompt_texts(table.column(found))
             extra = {"__dw_plain": pa.array(plain), "__dw_plain_prompt": plain_prompt}
             as_text = f"CAST({c} AS VARCHAR)"
             text = f"CASE WHEN __dw_plain THEN {as_text} ELSE {_messages_from_text(as_text)} END"
