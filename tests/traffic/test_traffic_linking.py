@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pyarrow as pa
+import pyarrow.compute  # noqa: F401
 import pytest
 from traffic_helpers import make_record
 
@@ -44,3 +46,27 @@ def test_rare_attributes_link_popular_ones_do_not():
 def test_unknown_engine_is_refused(tmp_path):
     with pytest.raises(ValueError, match="unknown engine 'cassandra'; one of duckdb, spark"):
         scan([tmp_path / "x.jsonl"], tmp_path / "out", engine="cassandra", progress=False)
+
+
+def test_clusters_of_one_account_reuse_the_account_rows():
+    """Cluster features computed only for multi-account clusters (singletons taking their account's row)
+    equal the features computed over every cluster, pivot included: a model's release is dated on the
+    whole log, not on the rows of the clusters computed."""
+    from distillwatch.traffic import entity_features
+
+    records = _log().to_pylist()
+    for r in records:
+        if r["account_id"] == "acct-002" and r["request_id"].startswith("req-60"):
+            r["model"] = "teacher-new"  # released on the 19th by a singleton, used by the cluster on the 20th
+    records.append(make_record(9000, account_id="acct-solo", model="teacher-new", org_id=None, ip="192.0.2.99",
+                               payment_fingerprint="card-solo", timestamp="2026-01-19T00:00:00+00:00"))
+    con = connect()
+    register_signatures(con, from_records(records).to_batches())
+    link_accounts(con, options=LinkOptions(min_template_requests=10**6, min_weight=3.0))
+    accounts = entity_features(con)
+    every = entity_features(con, clusters="clusters")
+    reused = entity_features(con, clusters="clusters", accounts=accounts)
+    assert reused.equals(every)
+    row = reused.filter(pa.compute.equal(reused.column("account_id"), "cluster:acct-001")).to_pylist()[0]
+    assert row["n_accounts"] == 3 and row["pivot_share"] == 0.0
+    assert reused.num_rows == accounts.num_rows - 2

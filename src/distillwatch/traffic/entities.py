@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ._duck import quote_ident
 from .engine import SqlEngine, as_engine
@@ -37,8 +38,8 @@ ENTITY_EXTRAS = ("n_accounts", "n_ip24", "pivot_share", "active_hours_share",
 
 ENTITY_EXTRAS_SQL = """
 WITH releases AS (
-  SELECT model, min(timestamp) AS released FROM {table} GROUP BY model
-  HAVING min(timestamp) >= (SELECT min(timestamp) FROM {table}) + INTERVAL {pivot_hours} HOUR
+  SELECT model, min(timestamp) AS released FROM {log} GROUP BY model
+  HAVING min(timestamp) >= (SELECT min(timestamp) FROM {log}) + INTERVAL {pivot_hours} HOUR
 )
 SELECT s.account_id,
   count(DISTINCT s.{account}) AS n_accounts,
@@ -54,8 +55,9 @@ GROUP BY s.account_id
 """
 
 
-def _view(engine: SqlEngine, table: str, clusters: str | None) -> str:
-    """The signature rows with ``account_id`` replaced by the entity id; ``orig_account`` keeps the account."""
+def _view(engine: SqlEngine, table: str, clusters: str | None, multi_only: bool = False) -> str:
+    """The signature rows with ``account_id`` replaced by the entity id; ``orig_account`` keeps the account.
+    With `multi_only`, only the rows of clusters of more than one account."""
     name = "dw_entity_rows"
     if clusters is None:
         engine.create_view(name, f"SELECT *, account_id AS orig_account FROM {quote_ident(table)}")
@@ -63,18 +65,28 @@ def _view(engine: SqlEngine, table: str, clusters: str | None) -> str:
         columns = ", ".join("c.cluster_id AS account_id" if n == "account_id" else f"s.{quote_ident(n)}"
                             for n in SIGNATURE_SCHEMA.names)
         engine.create_view(name, f"SELECT {columns}, s.account_id AS orig_account FROM {quote_ident(table)} s "
-                                 f"JOIN {quote_ident(clusters)} c ON c.account_id = s.account_id")
+                                 f"JOIN {quote_ident(clusters)} c ON c.account_id = s.account_id"
+                                 + (" WHERE c.cluster_size > 1" if multi_only else ""))
     return name
 
 
 def entity_features(con: SqlEngine | duckdb.DuckDBPyConnection, *, table: str = "signatures",
-                    clusters: str | None = None, pivot_hours: int = 24) -> pa.Table:
+                    clusters: str | None = None, pivot_hours: int = 24, accounts: pa.Table | None = None) -> pa.Table:
     """One row per entity: `ACCOUNT_FEATURES_SQL` columns plus the extras, sorted by ``account_id`` (the
-    entity id). With `clusters` (a table of ``account_id``, ``cluster_id``), entities are its clusters."""
+    entity id). With `clusters` (a table of ``account_id``, ``cluster_id``, ``cluster_size``), entities are
+    its clusters; given also `accounts` (this function's account rows of the same `table`), a cluster of
+    one account takes its account's row (the same requests, hence the same values; its id is the
+    account's) and only the clusters of several accounts are computed."""
     engine = as_engine(con)
-    view = _view(engine, table, clusters)
+    multi_only = clusters is not None and accounts is not None
+    view = _view(engine, table, clusters, multi_only)
     base = ACCOUNT_FEATURES_SQL.replace("{table}", view)
-    extras = (ENTITY_EXTRAS_SQL.replace("{table}", view).replace("{account}", "orig_account")
-              .replace("{pivot_hours}", str(int(pivot_hours))))
-    return engine.sql(f"SELECT b.*, {', '.join('e.' + c for c in ENTITY_EXTRAS)} FROM ({base}) b "
-                      f"JOIN ({extras}) e ON e.account_id = b.account_id ORDER BY b.account_id")
+    extras = (ENTITY_EXTRAS_SQL.replace("{table}", view).replace("{log}", quote_ident(table))
+              .replace("{account}", "orig_account").replace("{pivot_hours}", str(int(pivot_hours))))
+    pooled = engine.sql(f"SELECT b.*, {', '.join('e.' + c for c in ENTITY_EXTRAS)} FROM ({base}) b "
+                        f"JOIN ({extras}) e ON e.account_id = b.account_id ORDER BY b.account_id")
+    if not multi_only:
+        return pooled
+    single = engine.sql(f"SELECT account_id FROM {quote_ident(clusters)} WHERE cluster_size = 1").column(0)
+    alone = accounts.filter(pc.is_in(accounts.column("account_id"), value_set=single.combine_chunks()))
+    return pa.concat_tables([alone, pooled.cast(accounts.schema)]).sort_by("account_id").combine_chunks()

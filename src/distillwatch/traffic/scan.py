@@ -127,7 +127,7 @@ def score_population(con: SqlEngine | duckdb.DuckDBPyConnection, *, fpr: float =
     con = as_engine(con)
     accounts = entity_features(con)
     clusters, edges = link_accounts(con, options=link_options)
-    cluster_features = entity_features(con, clusters="clusters")
+    cluster_features = entity_features(con, clusters="clusters", accounts=accounts)
     if reference is None:
         acc_model = BenignModel(weights=weights).fit(accounts)
         clu_model = BenignModel(weights=weights).fit(cluster_features)
@@ -179,7 +179,7 @@ def reference_from_signatures(con: SqlEngine | duckdb.DuckDBPyConnection, *, fpr
     con = as_engine(con)
     accounts = entity_features(con)
     link_accounts(con, options=link_options)
-    cluster_features = entity_features(con, clusters="clusters")
+    cluster_features = entity_features(con, clusters="clusters", accounts=accounts)
     acc = BenignModel(weights=weights).fit(accounts)
     clu = BenignModel(weights=weights).fit(cluster_features)
     return Reference(acc, clu, _thresholds(acc, acc.reference_scores_, fpr / 2, True),
