@@ -70,3 +70,27 @@ def test_clusters_of_one_account_reuse_the_account_rows():
     row = reused.filter(pa.compute.equal(reused.column("account_id"), "cluster:acct-001")).to_pylist()[0]
     assert row["n_accounts"] == 3 and row["pivot_share"] == 0.0
     assert reused.num_rows == accounts.num_rows - 2
+
+
+def test_synchronised_accounts_link_at_the_jaccard_threshold():
+    """Accounts with nothing shared but their 5-minute buckets link when the coinciding buckets are at
+    least half the union: equal timing (1.0) and exactly half (8 of 16) link, 10 of 22 does not."""
+    import datetime as dt
+
+    def at(day: int, k: int) -> str:
+        return (dt.datetime(2026, 1, day, tzinfo=dt.timezone.utc) + dt.timedelta(minutes=10 * k)).isoformat()
+
+    times = {"acct-s1": [at(10, k) for k in range(10)], "acct-s2": [at(10, k) for k in range(10)],
+             "acct-s3": [at(10, k) for k in range(10)] + [at(11, k) for k in range(12)],
+             "acct-s4": [at(10, k) for k in range(8)] + [at(12, k) for k in range(6)]}
+    records = [make_record(100 * n + i, account_id=a, org_id=None, ip=f"10.{n}.0.1", payment_fingerprint=f"card-{a}",
+                           user_agent=f"agent-{a}", timestamp=t)
+               for n, (a, ts) in enumerate(times.items()) for i, t in enumerate(ts)]
+    con = connect()
+    register_signatures(con, from_records(records).to_batches())
+    clusters, edges = link_accounts(con, options=LinkOptions(min_template_requests=10**6))
+    cluster_of = dict(zip(clusters.column("account_id").to_pylist(), clusters.column("cluster_id").to_pylist()))
+    assert cluster_of == {"acct-s1": "cluster:acct-s1", "acct-s2": "cluster:acct-s1", "acct-s4": "cluster:acct-s1",
+                          "acct-s3": "acct-s3"}
+    assert sorted((r["a"], r["b"], r["kinds"]) for r in edges.to_pylist()) == [
+        ("acct-s1", "acct-s2", "sync"), ("acct-s1", "acct-s4", "sync"), ("acct-s2", "acct-s4", "sync")]

@@ -12,7 +12,9 @@ accounts is strong evidence. Values held by more than `max_df` accounts are drop
 (their weight would be small and their pairs many). Timing: accounts are *synchronised* when at least
 `min_sync_buckets` of their active `bucket_minutes`-minute buckets coincide and the coincidences are at
 least `min_sync_jaccard` of the union of their buckets (Jaccard; buckets busier than `bucket_max_df`
-accounts are ignored, to bound the self-join); that adds `sync_weight`. Template evidence counts
+accounts are ignored, to bound the self-join); that adds `sync_weight`. The self-join pairs only accounts
+that could pass: each with `min_sync_buckets` buckets or more, neither with fewer than `min_sync_jaccard`
+times the other's (the coincidences are at most the smaller count, and the union at least the larger). Template evidence counts
 `template_weight` times its rarity: benign users share public prompt templates (plugins, frameworks,
 benchmarks), so a shared template alone does not link two accounts; with shared infrastructure or
 timing it does. An edge exists where the total reaches `min_weight`.
@@ -77,15 +79,14 @@ shared AS (SELECT x.account_id AS a, y.account_id AS b, x.kind,
            GROUP BY 1, 2, 3),
 buckets AS (SELECT DISTINCT account_id, CAST(floor(unix_micros(timestamp) / ({bucket} * 60e6)) AS BIGINT) AS bucket
            FROM {t}),
-nb AS (SELECT account_id, count(*) AS nb FROM buckets GROUP BY account_id),
+nb AS (SELECT account_id, count(*) AS nb FROM buckets GROUP BY account_id HAVING count(*) >= {min_sync}),
 bdf AS (SELECT bucket FROM buckets GROUP BY bucket HAVING count(*) <= {bucket_max_df}),
-kb AS (SELECT account_id, bucket FROM buckets JOIN bdf USING (bucket)),
-sync_counts AS (SELECT x.account_id AS a, y.account_id AS b, count(*) AS c
+kb AS (SELECT account_id, bucket, nb.nb FROM buckets JOIN bdf USING (bucket) JOIN nb USING (account_id)),
+sync_counts AS (SELECT x.account_id AS a, y.account_id AS b, count(*) AS c, min(x.nb) AS na, min(y.nb) AS nb
          FROM kb x JOIN kb y ON x.bucket = y.bucket AND x.account_id < y.account_id
+           AND x.nb >= {jaccard} * y.nb AND y.nb >= {jaccard} * x.nb
          GROUP BY 1, 2 HAVING count(*) >= {min_sync}),
-sync AS (SELECT s.a, s.b, 'sync' AS kind, {sync_weight} AS w FROM sync_counts s
-         JOIN nb na ON na.account_id = s.a JOIN nb nb2 ON nb2.account_id = s.b
-         WHERE s.c >= {jaccard} * (na.nb + nb2.nb - s.c))
+sync AS (SELECT a, b, 'sync' AS kind, {sync_weight} AS w FROM sync_counts WHERE c >= {jaccard} * (na + nb - c))
 SELECT a, b, sum(w) AS weight, array_join(array_sort(array_agg(kind)), ',') AS kinds FROM (
   SELECT * FROM shared UNION ALL SELECT * FROM sync
 ) GROUP BY a, b HAVING sum(w) >= {min_weight}
