@@ -19,7 +19,7 @@ from numba import njit
 from ._utf8 import string_layout as _string_layout
 
 __all__ = ["splitmix64", "hash_strings", "sequence_hash", "shingle_hashes", "simhash", "hamming",
-           "hash_bytes", "sequence_hash_of", "shingles_into", "simhash_of"]
+           "hash_bytes", "hash_extend", "hash_finish", "sequence_hash_of", "shingles_into", "simhash_of"]
 
 _U = np.uint64
 _P = np.uint64(0x100000001B3)  # FNV-1 64-bit prime: the polynomial base over bytes
@@ -46,10 +46,21 @@ def _mix(z):
 def hash_bytes(data, lo, hi):
     """The hash of the string in bytes ``data[lo:hi]``: the polynomial sum((b + 1) * P**(from end)),
     mixed with the length."""
-    h = np.uint64(0)
+    return hash_finish(hash_extend(np.uint64(0), data, lo, hi), hi - lo)
+
+
+@njit(inline="always", cache=True)
+def hash_extend(h, data, lo, hi):
+    """The polynomial of `hash_bytes` carried on over ``data[lo:hi]`` (a string hashed in pieces)."""
     for i in range(lo, hi):
         h = h * _P + np.uint64(data[i] + 1)
-    return _mix(h ^ (np.uint64(hi - lo) * _Q))
+    return h
+
+
+@njit(inline="always", cache=True)
+def hash_finish(h, length):
+    """`hash_bytes` of a string of `length` bytes whose polynomial is `h`."""
+    return _mix(h ^ (np.uint64(length) * _Q))
 
 
 @njit(inline="always", cache=True)

@@ -13,7 +13,8 @@ from one request to the next (code blocks, URLs, e-mail addresses, quoted string
 
 All three are computed for a whole array of prompts: Arrow regex kernels for the rare slot masks (code,
 URLs, e-mail addresses), compiled passes over the bytes for the others (`traffic._slot_masks`) and for
-the words and their hashes (`_merged_words`, `_word_signatures`, built on `traffic.simhash`).
+the words and their hashes (`_slot_signatures`, built on `traffic.simhash`; `_merged_words` gives the
+words themselves).
 Known weakness: scripts without spaces (Chinese, Japanese) split into few long "words", so their
 shingles are coarse.
 """
@@ -28,7 +29,7 @@ from numba import njit
 
 from ._slot_masks import mask_quoted_tokens_numbers
 from ._utf8 import byte_class, compact_layout
-from .simhash import hash_bytes, sequence_hash_of, shingles_into, simhash_of
+from .simhash import hash_extend, hash_finish, sequence_hash_of, shingles_into, simhash_of
 
 __all__ = ["MASKS", "HEAD_WORDS", "mask_variables", "template_words", "template_signatures"]
 
@@ -184,36 +185,78 @@ def _merged_words(data, off, word, plain):
 
 
 @njit(nogil=True, cache=True)
-def _word_signatures(flat, word_off, row_off, k, head_words):
-    """(SimHash of the word k-shingles, hash of the first and of the last `head_words` words) per row."""
-    n = len(row_off) - 1
+def _slot_signatures(data, off, word, plain, k, head_words):
+    """(SimHash of the word k-shingles, hash of the first and of the last `head_words` words, rows holding
+    a ``_num_num_`` word) per row of masked-slot bytes, over the words `_merged_words` finds: each word
+    hashed as it is read (a merged word's hash carried on over its tail), no word bytes copied."""
+    n = len(off) - 1
     sig = np.empty(n, dtype=np.uint64)
     head = np.empty(n, dtype=np.uint64)
     tail = np.empty(n, dtype=np.uint64)
+    odd = np.zeros(n, dtype=np.bool_)
     most = 0
     for r in range(n):
-        most = max(most, row_off[r + 1] - row_off[r])
-    hashes = np.empty(most + 1, dtype=np.uint64)
+        most = max(most, off[r + 1] - off[r])
+    hashes = np.empty(most + 1, dtype=np.uint64)  # a row has fewer words than bytes
     shingles = np.empty(most + 1, dtype=np.uint64)
     votes = np.empty(64, dtype=np.int64)
     packed = np.empty(8, dtype=np.uint64)
     for r in range(n):
-        first = row_off[r]
-        m = row_off[r + 1] - first
-        for i in range(m):
-            hashes[i] = hash_bytes(flat, word_off[first + i], word_off[first + i + 1])
+        i, end = off[r], off[r + 1]
+        m = 0  # finished words
+        h = np.uint64(0)  # the open word's polynomial and length
+        size_open = 0
+        started = False
+        prev_ends = False
+        while i < end:
+            if not word[i]:
+                i += 1
+                continue
+            j = i
+            while j < end and word[j]:
+                j += 1
+            size = j - i
+            begins = size >= 5 and _is_num_at(data, i)
+            ends = size >= 5 and _is_num_at(data, j - 5)
+            if size == 9 and begins and ends:
+                odd[r] = True
+            if started and begins and prev_ends and not plain[r]:  # merged into the open word
+                h = hash_extend(h, data, i + 5, j)
+                size_open += size - 5
+            else:
+                if started:
+                    hashes[m] = hash_finish(h, size_open)
+                    m += 1
+                h = hash_extend(np.uint64(0), data, i, j)
+                size_open = size
+            started = True
+            prev_ends = ends
+            i = j
+        if started:
+            hashes[m] = hash_finish(h, size_open)
+            m += 1
         c = shingles_into(hashes, 0, m, k, shingles, 0)
         sig[r] = simhash_of(shingles, 0, c, votes, packed)
         head[r] = sequence_hash_of(hashes, 0, min(m, head_words))
         tail[r] = sequence_hash_of(hashes, max(0, m - head_words), m)
-    return sig, head, tail
+    return sig, head, tail, odd
 
 
 def template_signatures(texts: pa.Array, *, lowered: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(template_sig, template_head, template_tail) per text, as int64 views of 64-bit hashes: each word
-    hashed as `simhash.hash_strings` would, the shingles, SimHash and sequence hashes of `traffic.simhash`,
-    in one compiled pass over the words. `lowered`: the texts are already ``utf8_lower``-ed (the map
-    lowercases once for the template and the lexicons)."""
-    flat, word_off, row_off = _words(texts, lowered)
-    sig, head, tail = _word_signatures(flat, word_off, row_off, 3, HEAD_WORDS)
+    (of `template_words`) hashed as `simhash.hash_strings` would, the shingles, SimHash and sequence
+    hashes of `traffic.simhash`, in one compiled pass over the masked-slot bytes (`_slot_signatures`;
+    rows with a ``_num_num_`` word take the regexes for the last two masks, as in `_words`).
+    `lowered`: the texts are already ``utf8_lower``-ed (the map lowercases once for the template and
+    the lexicons)."""
+    slots = _mask_slots(texts, lowered)
+    data, off = compact_layout(slots)
+    plain = np.zeros(len(slots), dtype=np.bool_)
+    sig, head, tail, odd = _slot_signatures(data, off, byte_class(data, _WORD_CHAR), plain, 3, HEAD_WORDS)
+    if odd.any():
+        fixed = _apply(slots.filter(pa.array(odd)), MASKS[-2:])
+        data, off = compact_layout(fixed)
+        rows = np.flatnonzero(odd)
+        sig[rows], head[rows], tail[rows], _ = _slot_signatures(data, off, byte_class(data, _WORD_CHAR),
+                                                                np.ones(len(rows), dtype=np.bool_), 3, HEAD_WORDS)
     return sig.view(np.int64), head.view(np.int64), tail.view(np.int64)
