@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from distillwatch.traffic.simhash import hamming, hash_strings, sequence_hash, shingle_hashes, simhash, splitmix64
 from distillwatch.traffic.template import mask_variables, template_signatures
@@ -135,3 +136,19 @@ def test_words_never_keep_separators():
         words = template_words(texts).flatten().to_pylist()
         assert not any(" " in w for w in words)
         assert len(set(template_signatures(texts)[2])) == 1
+
+
+def test_rare_slot_rows_are_the_regex_matches():
+    """The compiled scan for the literals the rare masks need answers as RE2 does on `_RARE`."""
+    import random
+
+    from distillwatch.traffic._utf8 import compact_layout
+    from distillwatch.traffic.template import _RARE, _rare_rows
+
+    rng = random.Random(0)
+    pieces = ["`", "``", "```", "http", "https", "://", ":/", "http:/", "www", "www.", "ww.", "@", "a", " ", "s",
+              "é", "h", "w", ".", ":"]
+    texts = pa.array(["".join(rng.choice(pieces) for _ in range(rng.randint(0, 6))) for _ in range(5000)]).slice(2)
+    want = pc.match_substring_regex(texts, _RARE).to_numpy(zero_copy_only=False)
+    got = _rare_rows(*compact_layout(texts))
+    assert np.array_equal(got, want) and 0.2 < want.mean() < 0.8

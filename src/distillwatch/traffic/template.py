@@ -99,7 +99,7 @@ def _mask_slots(texts: pa.Array, lowered: bool = False) -> pa.Array:
     if isinstance(texts, pa.ChunkedArray):
         texts = texts.combine_chunks()
     texts = pc.fill_null(texts, "") if lowered else pc.utf8_lower(pc.fill_null(texts, ""))
-    rare = pc.match_substring_regex(texts, _RARE)
+    rare = pa.array(_rare_rows(*compact_layout(texts)))  # pc.match_substring_regex(texts, _RARE), compiled
     n_rare = pc.sum(rare).as_py() or 0
     if n_rare:
         texts = pc.replace_with_mask(texts, rare, _apply(texts.filter(rare), MASKS[:3]))
@@ -108,6 +108,44 @@ def _mask_slots(texts: pa.Array, lowered: bool = False) -> pa.Array:
     offsets = pa.py_buffer(off if wide else off.astype(np.int32))
     return pa.Array.from_buffers(pa.large_string() if wide else pa.string(), len(texts),
                                  [None, offsets, pa.py_buffer(data)])
+
+
+_HTTP = np.frombuffer(b"http", dtype=np.uint8).copy()
+_WWW = np.frombuffer(b"www.", dtype=np.uint8).copy()
+
+
+@njit(inline="always", cache=True)
+def _bytes_at(data, i, end, word):
+    if i + len(word) > end:
+        return False
+    for k in range(len(word)):
+        if data[i + k] != word[k]:
+            return False
+    return True
+
+
+@njit(nogil=True, cache=True)
+def _rare_rows(data, off):
+    """Whether each row holds a literal of `_RARE`: three backticks, ``http://``, ``https://``, ``www.``
+    or ``@``."""
+    n = len(off) - 1
+    out = np.zeros(n, dtype=np.bool_)
+    for r in range(n):
+        end = off[r + 1]
+        for i in range(off[r], end):
+            b = data[i]
+            if b == 0x40:  # @
+                out[r] = True
+            elif b == 0x60:  # `
+                out[r] = i + 3 <= end and data[i + 1] == 0x60 and data[i + 2] == 0x60
+            elif b == 0x68 and _bytes_at(data, i, end, _HTTP):
+                j = i + 5 if i + 4 < end and data[i + 4] == 0x73 else i + 4  # https or http
+                out[r] = j + 3 <= end and data[j] == 0x3A and data[j + 1] == 0x2F and data[j + 2] == 0x2F
+            elif b == 0x77:
+                out[r] = _bytes_at(data, i, end, _WWW)
+            if out[r]:
+                break
+    return out
 
 
 def _words(texts: pa.Array, lowered: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
