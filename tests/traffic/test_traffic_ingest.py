@@ -369,3 +369,21 @@ def _write(tmp_path, table) -> str:
     path = tmp_path / "t.parquet"
     pq.write_table(table, path)
     return str(path)
+
+
+def test_parquet_prompt_text_is_read_only_where_the_messages_do_not_give_it(tmp_path):
+    """The Parquet reader defers the prompt_text column: batches of plain messages derive it, a batch with
+    a null or odd message reads it (the right rows of the right row group) and takes the SQL."""
+    records = [make_record(i) for i in range(40)]
+    clean = from_records(records)
+    messages = clean.column("messages").to_pylist()
+    prompts = [f"given prompt {i}" for i in range(40)]
+    messages[27] = None  # row group 1 (rows 20-39), its second batch (rows 26-31): prompt_text is the text
+    messages[35] = '"just a string"'  # plain: derived
+    table = clean.set_column(clean.schema.get_field_index("messages"), "messages", pa.array(messages, pa.string()))
+    table = table.set_column(table.schema.get_field_index("prompt_text"), "prompt_text", pa.array(prompts))
+    pq.write_table(table, tmp_path / "log.parquet", row_group_size=20)
+    read, report = read_log(tmp_path / "log.parquet", batch_rows=6)
+    got = read.column("prompt_text").to_pylist()
+    assert report.rows_accepted == 40 and got[27] == "given prompt 27" and got[35] == "just a string"
+    assert got[:27] == clean.column("prompt_text").to_pylist()[:27]

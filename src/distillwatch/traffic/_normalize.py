@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 import pyarrow as pa
@@ -281,7 +281,8 @@ def _clean_rows(table: pa.Table, plain_prompt: pa.Array, plain: np.ndarray,
     is plain chat JSON (`traffic._messages`: kept, its prompt text derived), none is over the size limit
     (bytes bound characters), and the required fields are present and non-blank with no whitespace to trim."""
     schema = table.schema
-    if not all(f.name in schema.names and schema.field(f.name).type == f.type for f in LOG_SCHEMA):
+    if not all(f.name in schema.names and schema.field(f.name).type == f.type for f in LOG_SCHEMA
+               if f.name != "prompt_text"):  # derived from the messages here, whatever the column holds
         return None
     if not plain.all() or table.num_rows == 0:
         return None
@@ -299,10 +300,13 @@ def _clean_rows(table: pa.Table, plain_prompt: pa.Array, plain: np.ndarray,
 
 
 def normalize_columns(table: pa.Table, *, first_row: int, source: str,
-                      max_prompt_chars: int = DEFAULT_MAX_PROMPT_CHARS, con=None) -> tuple[pa.Table, pa.Table]:
+                      max_prompt_chars: int = DEFAULT_MAX_PROMPT_CHARS, con=None,
+                      deferred: Mapping[str, Callable[[], pa.Array]] | None = None) -> tuple[pa.Table, pa.Table]:
     """Map a table of (some of) the schema's columns, any types, to (accepted rows, rejected rows).
 
     Rows are numbered from `first_row`; the raw text of a rejected row is its values as JSON.
+    `deferred`: more columns of the table, by name, each read by its function only if the SQL runs
+    (a Parquet reader defers ``prompt_text``, which the shortcut derives from the messages).
     """
     names = table.schema.names
     cols, kinds, extra = [], {}, {}
@@ -311,6 +315,9 @@ def normalize_columns(table: pa.Table, *, first_row: int, source: str,
         clean = _clean_rows(table, plain_prompt, plain, max_prompt_chars)
         if clean is not None:
             return clean, REJECTED_SCHEMA.empty_table()
+    for name, read in (deferred or {}).items():
+        table = table.append_column(name, read())
+        names = table.schema.names
     con = con or connect()
     for name in LOG_SCHEMA.names:
         found = next((c for c in (name, *COLUMN_ALIASES.get(name, ())) if c in names), None)
