@@ -143,12 +143,12 @@ def test_rare_slot_rows_are_the_regex_matches():
     import random
 
     from distillwatch.traffic._utf8 import compact_layout
-    from distillwatch.traffic.template import _RARE, _rare_rows
+    from distillwatch.traffic.template import _RARE, _RARE_LEADS, _rare_rows
 
     rng = random.Random(0)
     pieces = ["`", "``", "```", "http", "https", "://", ":/", "http:/", "www", "www.", "ww.", "@", "a", " ", "s",
               "é", "h", "w", ".", ":"]
     texts = pa.array(["".join(rng.choice(pieces) for _ in range(rng.randint(0, 6))) for _ in range(5000)]).slice(2)
     want = pc.match_substring_regex(texts, _RARE).to_numpy(zero_copy_only=False)
-    got = _rare_rows(*compact_layout(texts))
+    got = _rare_rows(*compact_layout(texts), _RARE_LEADS)
     assert np.array_equal(got, want) and 0.2 < want.mean() < 0.8

@@ -99,7 +99,7 @@ def _mask_slots(texts: pa.Array, lowered: bool = False) -> pa.Array:
     if isinstance(texts, pa.ChunkedArray):
         texts = texts.combine_chunks()
     texts = pc.fill_null(texts, "") if lowered else pc.utf8_lower(pc.fill_null(texts, ""))
-    rare = pa.array(_rare_rows(*compact_layout(texts)))  # pc.match_substring_regex(texts, _RARE), compiled
+    rare = pa.array(_rare_rows(*compact_layout(texts), _RARE_LEADS))  # pc.match_substring_regex(texts, _RARE), compiled
     n_rare = pc.sum(rare).as_py() or 0
     if n_rare:
         texts = pc.replace_with_mask(texts, rare, _apply(texts.filter(rare), MASKS[:3]))
@@ -124,26 +124,35 @@ def _bytes_at(data, i, end, word):
     return True
 
 
+_RARE_LEADS = np.zeros(256, dtype=np.bool_)  # the first bytes of `_RARE`'s literals
+_RARE_LEADS[[ord("@"), ord("`"), ord("h"), ord("w")]] = True
+
+
 @njit(nogil=True, cache=True)
-def _rare_rows(data, off):
+def _rare_rows(data, off, leads):
     """Whether each row holds a literal of `_RARE`: three backticks, ``http://``, ``https://``, ``www.``
-    or ``@``."""
+    or ``@`` (`leads`: their first bytes)."""
     n = len(off) - 1
     out = np.zeros(n, dtype=np.bool_)
     for r in range(n):
         end = off[r + 1]
         for i in range(off[r], end):
             b = data[i]
+            if not leads[b]:
+                continue
             if b == 0x40:  # @
-                out[r] = True
+                hit = True
             elif b == 0x60:  # `
-                out[r] = i + 3 <= end and data[i + 1] == 0x60 and data[i + 2] == 0x60
-            elif b == 0x68 and _bytes_at(data, i, end, _HTTP):
-                j = i + 5 if i + 4 < end and data[i + 4] == 0x73 else i + 4  # https or http
-                out[r] = j + 3 <= end and data[j] == 0x3A and data[j + 1] == 0x2F and data[j + 2] == 0x2F
-            elif b == 0x77:
-                out[r] = _bytes_at(data, i, end, _WWW)
-            if out[r]:
+                hit = i + 3 <= end and data[i + 1] == 0x60 and data[i + 2] == 0x60
+            elif b == 0x68:
+                hit = False
+                if _bytes_at(data, i, end, _HTTP):
+                    j = i + 5 if i + 4 < end and data[i + 4] == 0x73 else i + 4  # https or http
+                    hit = j + 3 <= end and data[j] == 0x3A and data[j + 1] == 0x2F and data[j + 2] == 0x2F
+            else:
+                hit = _bytes_at(data, i, end, _WWW)
+            if hit:
+                out[r] = True
                 break
     return out
 
