@@ -88,7 +88,7 @@ def language_guess(lowered: pa.Array) -> pa.Array:
     ``\\b`` is ASCII) that equal one of its words."""
     lowered = pc.fill_null(lowered, "")
     n = len(lowered)
-    out = np.full(n, "und", dtype=object)
+    out = np.zeros(n, dtype=np.int32)  # index into _LANGUAGES: 0 is 'und'
     data, off = compact_layout(lowered)
     hits, nonlatin = _language_pass(data, off, LANG_CHARS, _ASCII_WORD, _STOP_CODES, _STOP_LANGS, _STOP_LONGEST)
     latin = ~nonlatin
@@ -97,19 +97,19 @@ def language_guess(lowered: pa.Array) -> pa.Array:
         counts = class_counts(*compact_layout(text), [r"\pL", *SCRIPTS.values()])
         letters, counts = counts[0].astype(np.float64), counts[1:]
         share = counts / np.maximum(letters, 1.0)
-        names = np.array(list(SCRIPTS), dtype=object)
         best = np.where(share[0] > 0.05, 0, np.argmax(share, axis=0))  # kana present -> ja
         decided = share[best, np.arange(len(best))] >= 0.3
-        picked = np.where(decided, names[best], "und")
-        out[nonlatin] = picked
+        out[nonlatin] = np.where(decided, 1 + best, 0)
         latin[np.flatnonzero(nonlatin)[~decided]] = True  # mostly Latin letters with a few others
     if latin.any():
         hits = hits[:, latin]
-        names = np.array(list(STOPWORDS), dtype=object)
         best = np.argmax(hits, axis=0)
         top = hits[best, np.arange(hits.shape[1])]
-        out[latin] = np.where(top >= 1, names[best], "und")
-    return pa.array(out, pa.string())
+        out[latin] = np.where(top >= 1, 1 + len(SCRIPTS) + best, 0)
+    return pc.take(_LANGUAGES, pa.array(out))
+
+
+_LANGUAGES = pa.array(["und", *SCRIPTS, *STOPWORDS], pa.string())  # language_guess's answers, by index
 
 
 def _stopword_table() -> tuple[np.ndarray, np.ndarray, int]:
@@ -169,41 +169,37 @@ def _language_pass(data, off, limit, word_byte, codes, langs, longest):
         bits += 1
     shift = np.uint64(64 - bits)
     for r in range(n):
-        start = -1
-        chars = 0
-        end = off[r + 1]
-        i = off[r]
-        while True:
-            b = data[i] if i < end else 0
-            if i < end and (b & 0xC0) != 0x80:
-                if chars == limit:
-                    b = 0
-                    end = i  # the row ends after `limit` characters
-                else:
+        i, end = off[r], off[r + 1]
+        if end - i > limit:  # more bytes than the limit: the row ends after `limit` characters
+            chars = 0
+            e = i
+            while e < end:
+                if (data[e] & 0xC0) != 0x80:
+                    if chars == limit:
+                        break
                     chars += 1
-            if i < end and (b >= 0xCA or (b == 0xC9 and i + 1 < end and data[i + 1] >= 0x90)):
-                nonlatin[r] = True
-            if i < end and word_byte[b]:
-                if start < 0:
-                    start = i
+                e += 1
+            end = e
+        while i < end:
+            b = data[i]
+            if not word_byte[b]:
+                if b >= 0xCA or (b == 0xC9 and i + 1 < end and data[i + 1] >= 0x90):
+                    nonlatin[r] = True
                 i += 1
                 continue
-            if start >= 0:
-                size = i - start
-                if size <= longest:
-                    code = np.uint64(0)
-                    for t in range(size):
-                        code |= np.uint64(data[start + t]) << np.uint64(8 * t)
-                    slot = _slot(code, shift)
-                    while codes[slot] != 0 and codes[slot] != code:
-                        slot = (slot + np.uint64(1)) & mask
-                    if codes[slot] == code:
-                        for lang in range(langs.shape[1]):
-                            out[lang, r] += langs[slot, lang]
-                start = -1
-            if i >= end:
-                break
-            i += 1
+            start = i
+            code = np.uint64(0)
+            while i < end and word_byte[data[i]]:
+                if i - start < 8:
+                    code |= np.uint64(data[i]) << np.uint64(8 * (i - start))
+                i += 1
+            if i - start <= longest:
+                slot = _slot(code, shift)
+                while codes[slot] != 0 and codes[slot] != code:
+                    slot = (slot + np.uint64(1)) & mask
+                if codes[slot] == code:
+                    for lang in range(langs.shape[1]):
+                        out[lang, r] += langs[slot, lang]
     return out, nonlatin
 
 
