@@ -209,12 +209,14 @@ def topic_guess(lowered: pa.Array, rows: dict[str, np.ndarray] | None = None) ->
     rows = rows or {}
     counts = (np.stack([lex.count(lowered, rows.get(name)) for name, lex in TOPICS.items()]) if len(lowered)
               else np.zeros((len(TOPICS), 0)))
-    names = np.array(list(TOPICS) + [TOPIC_FALLBACK], dtype=object)
     best = np.argmax(counts, axis=0)
     none = counts.max(axis=0, initial=0) == 0
-    topic = names[np.where(none, len(TOPICS), best)]
+    topic = pc.take(_TOPIC_NAMES, pa.array(np.where(none, len(TOPICS), best)))
     mask = ((counts > 0).astype(np.int64) << np.arange(len(TOPICS))[:, None]).sum(axis=0).astype(np.int32)
-    return pa.array(topic, pa.string()), mask
+    return topic, mask
+
+
+_TOPIC_NAMES = pa.array([*TOPICS, TOPIC_FALLBACK], pa.string())  # topic_guess's answers, by index
 
 
 ROLE_PATTERNS = (r'"role"\s*:', r'"role"\s*:\s*"user"', r'"role"\s*:\s*"assistant"',
