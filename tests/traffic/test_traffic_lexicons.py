@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
@@ -208,3 +209,14 @@ def test_prefiltered_lexicons_equal_the_full_regex_pass(tmp_path, phrasing):
     assert any(r.mean() < 0.5 for r in rows.values())  # the prefilter does leave rows out
     for full, pre in zip(_lexicon_results(lowered, None), _lexicon_results(lowered, rows)):
         assert np.array_equal(full, pre)
+
+
+def test_counting_on_candidate_rows_leaves_the_others_zero():
+    """`Lexicon.count` with rows counts those texts only (nulls and sliced arrays included)."""
+    from distillwatch.traffic.lexicons import TOPICS
+
+    texts = pa.array(["how many cats", None, "how many", "solve this equation", "x", "how many dogs"]).slice(1)
+    rows = np.array([True, True, False, True, True])
+    got = TOPICS["math"].count(texts, rows)
+    assert got.tolist() == [0, 1, 0, 0, 1]
+    assert TOPICS["math"].count(texts).tolist() == [0, 1, 2, 0, 1]

@@ -36,7 +36,7 @@ class Lexicon:
     def match(self, texts: pa.Array, rows: np.ndarray | None = None) -> np.ndarray:
         """Boolean per text (nulls are False); `texts` should be lowercased. With `rows` (bool per text,
         e.g. from `candidates`), only those texts are tried; the others are False."""
-        if rows is not None:
+        if rows is not None:  # the others copied out: Arrow's match kernel does not skip null slots
             hit = np.zeros(len(texts), dtype=bool)
             if rows.any():
                 hit[rows] = self.match(texts.filter(pa.array(rows)))
@@ -51,11 +51,23 @@ class Lexicon:
     def count(self, texts: pa.Array, rows: np.ndarray | None = None) -> np.ndarray:
         """Number of non-overlapping matches per text (nulls count 0). With `rows`, as in `match`."""
         if rows is not None:
-            out = np.zeros(len(texts), dtype=np.int64)
-            if rows.any():
-                out[rows] = self.count(texts.filter(pa.array(rows)))
-            return out
+            return self.count(_only(texts, rows)) if rows.any() else np.zeros(len(texts), dtype=np.int64)
         return pc.fill_null(pc.count_substring_regex(texts, self.regex), 0).to_numpy(zero_copy_only=False)
+
+
+def _only(texts: pa.Array, rows: np.ndarray) -> pa.Array:
+    """`texts` with every text outside `rows` null, sharing its buffers: Arrow's regex count kernel skips
+    null slots, so this counts on those rows only, without copying them out and back."""
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks()
+    if pa.types.is_string_view(texts.type):
+        texts = texts.cast(pa.string())
+    keep = rows if texts.null_count == 0 else rows & texts.is_valid().to_numpy(zero_copy_only=False)
+    k = texts.offset  # the bitmap is read from bit k on, as the offsets are from entry k
+    bits = np.zeros((k + len(keep) + 7) // 8, dtype=np.uint8)
+    packed = np.packbits(np.concatenate([np.zeros(k % 8, dtype=bool), keep]), bitorder="little")
+    bits[k // 8:k // 8 + len(packed)] = packed
+    return pa.Array.from_buffers(texts.type, len(texts), [pa.py_buffer(bits), *texts.buffers()[1:]], offset=k)
 
 
 def _bools(a: pa.Array | pa.ChunkedArray) -> np.ndarray:
