@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 from numba import njit
 
-from ._utf8 import compact_layout
+from ._utf8 import compact_layout, one_array
 
 __all__ = ["plain_prompt_texts"]
 
@@ -33,8 +33,7 @@ _CONTENT = np.frombuffer(b"content", dtype=np.uint8).copy()
 def plain_prompt_texts(messages: pa.Array) -> tuple[pa.Array, np.ndarray]:
     """(prompt text per value, whether the value has the plain shape): the text is that of
     `traffic._normalize._prompt_text` where the flag is set, and empty elsewhere (nulls included)."""
-    if isinstance(messages, pa.ChunkedArray):
-        messages = messages.combine_chunks()
+    messages = one_array(messages)
     data, off = compact_layout(messages.cast(pa.large_string()) if pa.types.is_string_view(messages.type)
                                else messages)
     out, out_off, ok = _prompt_texts(data, off)

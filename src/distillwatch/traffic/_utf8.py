@@ -17,14 +17,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
-__all__ = ["string_layout", "compact_layout", "ascii_table", "codepoint_table", "decode", "char_class", "byte_class",
+__all__ = ["one_array", "string_layout", "compact_layout", "ascii_table", "codepoint_table", "decode", "char_class", "byte_class",
            "class_counts", "row_of"]
+
+
+def one_array(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """`arr` as one array: a chunked array's only chunk as it is (``combine_chunks`` would copy it)."""
+    if isinstance(arr, pa.ChunkedArray):
+        return arr.chunk(0) if arr.num_chunks == 1 else arr.combine_chunks()
+    return arr
 
 
 def string_layout(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """(bytes, offsets as int64, len+1 of them) of a string or large_string array (zero copy)."""
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
+    arr = one_array(arr)
     if pa.types.is_string_view(arr.type):
         arr = arr.cast(pa.string())
     wide = pa.types.is_large_string(arr.type) or pa.types.is_large_binary(arr.type)

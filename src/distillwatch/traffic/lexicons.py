@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._prefilter import LexiconPrefilter
+from ._utf8 import one_array
 
 __all__ = ["Lexicon", "FLAGS", "TOPICS", "TOPIC_FALLBACK", "SCRIPTS", "STOPWORDS", "candidates"]
 
@@ -58,8 +59,7 @@ class Lexicon:
 def _only(texts: pa.Array, rows: np.ndarray) -> pa.Array:
     """`texts` with every text outside `rows` null, sharing its buffers: Arrow's regex count kernel skips
     null slots, so this counts on those rows only, without copying them out and back."""
-    if isinstance(texts, pa.ChunkedArray):
-        texts = texts.combine_chunks()
+    texts = one_array(texts)
     if pa.types.is_string_view(texts.type):
         texts = texts.cast(pa.string())
     keep = rows if texts.null_count == 0 else rows & texts.is_valid().to_numpy(zero_copy_only=False)

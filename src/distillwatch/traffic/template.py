@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 from numba import njit
 
 from ._slot_masks import mask_quoted_tokens_numbers
-from ._utf8 import byte_class, compact_layout
+from ._utf8 import byte_class, compact_layout, one_array
 from .simhash import hash_extend, hash_finish, sequence_hash_of, shingles_into, simhash_of
 
 __all__ = ["MASKS", "HEAD_WORDS", "mask_variables", "template_words", "template_signatures"]
@@ -96,8 +96,7 @@ def _mask_slots(texts: pa.Array, lowered: bool = False) -> pa.Array:
     backticks, ``http://``, ``https://``, ``www.``, ``@``; the replacements add none), so one scan for
     those literals picks the few texts they are tried on. Quoted strings, long tokens and numbers
     (MASKS[3:6]) are compiled passes over the bytes (`traffic._slot_masks`), equal to the regexes."""
-    if isinstance(texts, pa.ChunkedArray):
-        texts = texts.combine_chunks()
+    texts = one_array(texts)
     texts = pc.fill_null(texts, "") if lowered else pc.utf8_lower(pc.fill_null(texts, ""))
     rare = pa.array(_rare_rows(*compact_layout(texts), _RARE_LEADS))  # pc.match_substring_regex(texts, _RARE), compiled
     n_rare = pc.sum(rare).as_py() or 0
