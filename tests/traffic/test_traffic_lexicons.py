@@ -171,7 +171,8 @@ def test_required_clauses_are_read_off_the_pattern():
     from distillwatch.traffic._prefilter import required_clauses
 
     got = required_clauses(r"(rate|score) (the |this )?(response|answer)s?\b")
-    assert got == [frozenset({"response", "answer"}), frozenset({"rate", "score"})]  # most selective first
+    assert got == [frozenset({"response", "answer"}), frozenset({"rate ", "score "})]  # most selective first
+    assert required_clauses(r"(response|answer) a\b[\s\S]{0,40}x") == [frozenset({"onse a", "swer a"})]
     assert required_clauses(r"chain[- ]of[- ]thoughts?") == [frozenset({"thought"}), frozenset({"chain"})]
     assert required_clauses(r"\d\s*[-+*/^=×÷]\s*\d") == []  # nothing literal is required
     assert required_clauses(r"(foo)?bar|baz") == [frozenset({"bar", "baz"})]

@@ -50,19 +50,44 @@ def _class_chars(items) -> set[str] | None:
     return chars if 0 < len(chars) <= _SMALL_CLASS else None
 
 
+def _literal_branch(op, av) -> list[str] | None:
+    """The alternatives of a group ``(lit|lit|...)`` whose branches are all plain literals, else None."""
+    if op is C.SUBPATTERN and len(av[3]) == 1:
+        op, av = av[3][0]
+    if op is not C.BRANCH:
+        return None
+    words = []
+    for branch in av[1]:
+        if not branch or any(o is not C.LITERAL for o, _ in branch):
+            return None
+        words.append("".join(chr(a) for _, a in branch))
+    return words
+
+
 def _clauses(items) -> list[frozenset[str]]:
-    """The clauses a match of the sequence `items` satisfies (a conjunction)."""
+    """The clauses a match of the sequence `items` satisfies (a conjunction). A group of literal
+    alternatives followed by a literal run also gives each alternative joined to the run, cut to its
+    last `_MAX_BYTES` characters (``(response|answer) a`` needs "onse a" or "swer a")."""
     out: list[frozenset[str]] = []
     run = ""
+    before: list[str] | None = None  # the literal alternatives just before `run`
+
+    def close_run():
+        if run:
+            out.append(frozenset([run]))
+            if before:  # implies the alternatives' own clause, which it replaces
+                joined = frozenset((w + run)[-_MAX_BYTES:] for w in before)
+                out[:] = [joined if c == frozenset(before) else c for c in out]
+
     for op, av in items:
         if op is C.LITERAL:
             run += chr(av)
             continue
         if op is C.AT:  # zero-width (\b, ^): the literal characters around it stay contiguous
             continue
-        if run:
-            out.append(frozenset([run]))
-            run = ""
+        close_run()
+        run = ""
+        before = _literal_branch(op, av)
         if op is C.IN:
             chars = _class_chars(av)
             if chars:
@@ -75,8 +100,7 @@ def _clauses(items) -> list[frozenset[str]]:
             best = [max(c, key=_strength) if (c := _clauses(list(b))) else None for b in av[1]]
             if all(best):
                 out.append(frozenset().union(*best))
-    if run:
-        out.append(frozenset([run]))
+    close_run()
     return out
 
 

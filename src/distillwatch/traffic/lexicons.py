@@ -35,18 +35,20 @@ class Lexicon:
         return "|".join(f"(?:{p})" for p in self.patterns)
 
     def match(self, texts: pa.Array, rows: np.ndarray | None = None) -> np.ndarray:
-        """Boolean per text (nulls are False); `texts` should be lowercased. With `rows` (bool per text,
-        e.g. from `candidates`), only those texts are tried; the others are False."""
-        if rows is not None:  # the others copied out: Arrow's match kernel does not skip null slots
+        """Boolean per text (nulls are False); `texts` should be lowercased. With `rows`, only those texts
+        are tried, the others are False: bool per text (e.g. from `candidates`), or per pattern and text
+        (patterns x texts), each pattern then tried alone on its own rows (a text matches the lexicon's
+        alternation exactly when it matches one of its patterns) until one holds."""
+        if rows is None:
+            hit = _bools(pc.match_substring_regex(texts, self.regex))
+        elif rows.ndim == 1:
+            hit = _match_rows(texts, rows, self.regex)
+        else:
             hit = np.zeros(len(texts), dtype=bool)
-            if rows.any():
-                hit[rows] = self.match(texts.filter(pa.array(rows)))
-            return hit
-        hit = _bools(pc.match_substring_regex(texts, self.regex))
+            for pattern, pattern_rows in zip(self.patterns, rows):
+                hit |= _match_rows(texts, pattern_rows & ~hit, pattern)
         if self.exclude and hit.any():  # the veto only where the lexicon matched
-            rows = np.flatnonzero(hit)
-            hit[rows] = ~_bools(pc.match_substring_regex(texts.take(pa.array(rows)),
-                                                         "|".join(f"(?:{p})" for p in self.exclude)))
+            hit &= ~_match_rows(texts, hit, "|".join(f"(?:{p})" for p in self.exclude))
         return hit
 
     def count(self, texts: pa.Array, rows: np.ndarray | None = None) -> np.ndarray:
@@ -54,6 +56,15 @@ class Lexicon:
         if rows is not None:
             return self.count(_only(texts, rows)) if rows.any() else np.zeros(len(texts), dtype=np.int64)
         return pc.fill_null(pc.count_substring_regex(texts, self.regex), 0).to_numpy(zero_copy_only=False)
+
+
+def _match_rows(texts: pa.Array, rows: np.ndarray, regex: str) -> np.ndarray:
+    """Whether each text in `rows` matches `regex` (False elsewhere): those rows copied out, as Arrow's
+    match kernel does not skip null slots."""
+    hit = np.zeros(len(texts), dtype=bool)
+    if rows.any():
+        hit[rows] = _bools(pc.match_substring_regex(texts.filter(pa.array(rows)), regex))
+    return hit
 
 
 def _only(texts: pa.Array, rows: np.ndarray) -> pa.Array:
@@ -262,11 +273,19 @@ STOPWORDS: dict[str, str] = {
 }
 
 
-_PREFILTER = LexiconPrefilter([lex.patterns for lex in (*FLAGS.values(), *TOPICS.values())])
+# Flags are matched pattern by pattern (each on the rows holding its own literals: a small RE2 automaton
+# on few rows); topics are counted as whole alternations (counts of the alternation are not sums).
+_PREFILTER = LexiconPrefilter([(p,) for lex in FLAGS.values() for p in lex.patterns]
+                              + [lex.patterns for lex in TOPICS.values()])
 
 
 def candidates(lowered: pa.Array) -> dict[str, np.ndarray]:
-    """Per flag and topic name, the (lowercased) texts its lexicon could match, from one compiled pass
-    (`traffic._prefilter`): `Lexicon.match` and `count` need only try these, with the same results."""
+    """Per flag name, the (lowercased) texts each of its patterns could match (patterns x texts); per
+    topic name, the texts its lexicon could match. From one compiled pass (`traffic._prefilter`):
+    `Lexicon.match` and `count` need only try these, with the same results."""
     rows = _PREFILTER.candidates(lowered)
-    return dict(zip((*FLAGS, *TOPICS), rows))
+    out, at = {}, 0
+    for name, lex in FLAGS.items():
+        out[name] = rows[at:at + len(lex.patterns)]
+        at += len(lex.patterns)
+    return out | dict(zip(TOPICS, rows[at:]))
