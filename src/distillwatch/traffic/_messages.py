@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 from numba import njit
 
-from ._utf8 import compact_layout, one_array
+from ._utf8 import bytes_at, compact_layout, one_array
 
 __all__ = ["plain_prompt_texts"]
 
@@ -146,12 +146,7 @@ def _string(data, i, end, out, w):
 @njit(inline="always", cache=True)
 def _raw_equals(data, i, j, word):
     """Whether the bytes data[i:j] are `word`."""
-    if j - i != len(word):
-        return False
-    for k in range(len(word)):
-        if data[i + k] != word[k]:
-            return False
-    return True
+    return j - i == len(word) and bytes_at(data, i, j, word)
 
 
 @njit(nogil=True, cache=True)

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
-__all__ = ["one_array", "string_layout", "compact_layout", "ascii_table", "codepoint_table", "decode", "char_class", "byte_class",
+__all__ = ["one_array", "bytes_at", "string_layout", "compact_layout", "ascii_table", "codepoint_table", "decode", "char_class", "byte_class",
            "class_counts", "row_of"]
 
 
@@ -102,6 +102,17 @@ def codepoint_table(pattern: str) -> np.ndarray:
     table[0] = ascii_table(pattern)[0]
     table.flags.writeable = False
     return table
+
+
+@njit(inline="always", cache=True)
+def bytes_at(data, i, end, word):
+    """Whether the bytes from ``data[i]`` on, before `end`, begin with the bytes `word` (compiled code)."""
+    if i + len(word) > end:
+        return False
+    for k in range(len(word)):
+        if data[i + k] != word[k]:
+            return False
+    return True
 
 
 def byte_class(data: np.ndarray, pattern: str) -> np.ndarray:

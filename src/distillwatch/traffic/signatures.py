@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
-from ._utf8 import class_counts, compact_layout
+from ._utf8 import bytes_at, class_counts, compact_layout
 from .lexicons import FLAGS, SCRIPTS, STOPWORDS, TOPIC_FALLBACK, TOPICS, candidates
 from .schema import LOG_SCHEMA
 from .simhash import hash_strings
@@ -241,16 +241,6 @@ def _skip_space(data, i, end):
     return i
 
 
-@njit(inline="always", cache=True)
-def _has_at(data, i, end, word):
-    if i + len(word) > end:
-        return False
-    for k in range(len(word)):
-        if data[i + k] != word[k]:
-            return False
-    return True
-
-
 @njit(nogil=True, cache=True)
 def _role_counts(data, off):
     """Each pattern starts with the literal ``"role"``, so its matches start at occurrences of it; the
@@ -277,13 +267,13 @@ def _role_counts(data, off):
             if j >= end or data[j] != 0x22:
                 continue
             j += 1
-            if _has_at(data, j, end, user):
+            if bytes_at(data, j, end, user):
                 k, stop = 1, j + len(user)
-            elif _has_at(data, j, end, assistant):
+            elif bytes_at(data, j, end, assistant):
                 k, stop = 2, j + len(assistant)
-            elif _has_at(data, j, end, system):
+            elif bytes_at(data, j, end, system):
                 k, stop = 3, j + len(system)
-            elif _has_at(data, j, end, developer):
+            elif bytes_at(data, j, end, developer):
                 k, stop = 3, j + len(developer)
             else:
                 continue

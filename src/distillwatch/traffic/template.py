@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 from numba import njit
 
 from ._slot_masks import mask_quoted_tokens_numbers
-from ._utf8 import byte_class, compact_layout, one_array
+from ._utf8 import byte_class, bytes_at, compact_layout, one_array
 from .simhash import hash_extend, hash_finish, sequence_hash_of, shingles_into, simhash_of
 
 __all__ = ["MASKS", "HEAD_WORDS", "mask_variables", "template_words", "template_signatures"]
@@ -113,16 +113,6 @@ _HTTP = np.frombuffer(b"http", dtype=np.uint8).copy()
 _WWW = np.frombuffer(b"www.", dtype=np.uint8).copy()
 
 
-@njit(inline="always", cache=True)
-def _bytes_at(data, i, end, word):
-    if i + len(word) > end:
-        return False
-    for k in range(len(word)):
-        if data[i + k] != word[k]:
-            return False
-    return True
-
-
 _RARE_LEADS = np.zeros(256, dtype=np.bool_)  # the first bytes of `_RARE`'s literals
 _RARE_LEADS[[ord("@"), ord("`"), ord("h"), ord("w")]] = True
 
@@ -145,11 +135,11 @@ def _rare_rows(data, off, leads):
                 hit = i + 3 <= end and data[i + 1] == 0x60 and data[i + 2] == 0x60
             elif b == 0x68:
                 hit = False
-                if _bytes_at(data, i, end, _HTTP):
+                if bytes_at(data, i, end, _HTTP):
                     j = i + 5 if i + 4 < end and data[i + 4] == 0x73 else i + 4  # https or http
                     hit = j + 3 <= end and data[j] == 0x3A and data[j + 1] == 0x2F and data[j + 2] == 0x2F
             else:
-                hit = _bytes_at(data, i, end, _WWW)
+                hit = bytes_at(data, i, end, _WWW)
             if hit:
                 out[r] = True
                 break
@@ -187,6 +177,19 @@ def _is_num_at(data, i):
             and data[i + 4] == 0x5F)  # "_num_"
 
 
+@njit(inline="always", cache=True)
+def _word_at(data, i, end, word):
+    """The next word of a row from byte `i` on (`word`: each byte's class): (start, stop, whether it begins
+    with ``_num_``, whether it ends with it); start == end when the row has no more words."""
+    while i < end and not word[i]:
+        i += 1
+    j = i
+    while j < end and word[j]:
+        j += 1
+    size = j - i
+    return i, j, size >= 5 and _is_num_at(data, i), size >= 5 and _is_num_at(data, j - 5)
+
+
 @njit(nogil=True, cache=True)
 def _merged_words(data, off, word, plain):
     """The words of rows of masked-slot bytes (see `_words`): (word bytes, word offsets, row offsets,
@@ -204,18 +207,11 @@ def _merged_words(data, off, word, plain):
         i, end = off[r], off[r + 1]
         started = False
         prev_ends = False
-        while i < end:
-            if not word[i]:
-                i += 1
-                continue
-            j = i
-            while j < end and word[j]:
-                j += 1
-            size = j - i
-            begins = size >= 5 and _is_num_at(data, i)
-            ends = size >= 5 and _is_num_at(data, j - 5)
-            if size == 9 and begins and ends:
-                odd[r] = True
+        while True:
+            i, j, begins, ends = _word_at(data, i, end, word)
+            if i == end:
+                break
+            odd[r] |= j - i == 9 and begins and ends
             link = started and begins and prev_ends and not plain[r]
             src = i + 5 if link else i
             flat[w:w + j - src] = data[src:j]
@@ -254,27 +250,20 @@ def _slot_signatures(data, off, word, plain, k, head_words):
         size_open = 0
         started = False
         prev_ends = False
-        while i < end:
-            if not word[i]:
-                i += 1
-                continue
-            j = i
-            while j < end and word[j]:
-                j += 1
-            size = j - i
-            begins = size >= 5 and _is_num_at(data, i)
-            ends = size >= 5 and _is_num_at(data, j - 5)
-            if size == 9 and begins and ends:
-                odd[r] = True
+        while True:
+            i, j, begins, ends = _word_at(data, i, end, word)
+            if i == end:
+                break
+            odd[r] |= j - i == 9 and begins and ends
             if started and begins and prev_ends and not plain[r]:  # merged into the open word
                 h = hash_extend(h, data, i + 5, j)
-                size_open += size - 5
+                size_open += j - i - 5
             else:
                 if started:
                     hashes[m] = hash_finish(h, size_open)
                     m += 1
                 h = hash_extend(np.uint64(0), data, i, j)
-                size_open = size
+                size_open = j - i
             started = True
             prev_ends = ends
             i = j
