@@ -34,8 +34,7 @@ def plain_prompt_texts(messages: pa.Array) -> tuple[pa.Array, np.ndarray]:
     """(prompt text per value, whether the value has the plain shape): the text is that of
     `traffic._normalize._prompt_text` where the flag is set, and empty elsewhere (nulls included)."""
     messages = one_array(messages)
-    data, off = compact_layout(messages.cast(pa.large_string()) if pa.types.is_string_view(messages.type)
-                               else messages)
+    data, off = compact_layout(messages)
     out, out_off, ok = _prompt_texts(data, off)
     if len(messages) and messages.null_count:
         ok &= messages.is_valid().to_numpy(zero_copy_only=False)

@@ -8,7 +8,8 @@ body's conditions; an alternation needs one of its branches', so it needs the un
 each; anything else requires nothing). A pattern with no clause stays a candidate everywhere.
 
 `LexiconPrefilter` finds every literal of every clause in one Aho–Corasick pass per row (numba, no GIL)
-and marks, per lexicon, the rows where some pattern has all its clauses satisfied. Only those rows go to
+and marks, per lexicon (any group of patterns: `traffic.lexicons` passes each flag pattern alone), the
+rows where some pattern has all its clauses satisfied. Only those rows go to
 RE2, so a lexicon's result is exactly the regex's: a row left out cannot match it. The literals are
 matched on the UTF-8 bytes of lowercased text, as the lexicons are written.
 """
@@ -121,8 +122,7 @@ def _automaton(atoms: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray, int, np.
     Bytes that occur in no literal share symbol 0 (no state has an edge on them), which keeps the table
     small. Transitions are flat: the entry at ``row + symbol`` is the next state's row (state << shift, a
     power of two above the number of symbols), negated when that state has outputs, so a byte costs one
-    load and one add. The outputs of a
-    state include those of its failure chain."""
+    load and one add. The outputs of a state include those of its failure chain."""
     used = sorted({b for atom in atoms for b in atom})
     symbol = np.zeros(256, dtype=np.int64)
     symbol[used] = np.arange(1, len(used) + 1)

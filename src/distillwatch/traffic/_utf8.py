@@ -60,9 +60,10 @@ def ascii_table(pattern: str) -> np.ndarray:
     return table
 
 
-def decode(data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(byte position, code point, length in bytes) of every non-ASCII character of valid UTF-8 `data`."""
-    pos = np.flatnonzero(data >= 0xC0)
+def decode(data: np.ndarray, lead: int = 0xC0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(byte position, code point, length in bytes) of every non-ASCII character of valid UTF-8 `data`
+    (with `lead` 0xF0: of every 4-byte character only)."""
+    pos = np.flatnonzero(data >= lead)
     if not len(pos):
         return pos, np.zeros(0, np.int32), np.zeros(0, np.int64)
     last = len(data) - 1
@@ -121,14 +122,11 @@ def byte_class(data: np.ndarray, pattern: str) -> np.ndarray:
     One compiled pass looks characters up in `codepoint_table`; the few above the BMP (4-byte
     characters: emoji, rare scripts) are then asked of RE2 once per distinct code point (`char_class`)."""
     hit = _byte_class(data, codepoint_table(pattern))
-    four = np.flatnonzero(data >= 0xF0)
+    four, cp, _ = decode(data, lead=0xF0)
     if len(four):
-        last = len(data) - 1
-        b = [data[np.minimum(four + k, last)].astype(np.int32) for k in range(4)]
-        cp = ((b[0] & 0x07) << 18) | ((b[1] & 0x3F) << 12) | ((b[2] & 0x3F) << 6) | (b[3] & 0x3F)
         match = char_class(cp, pattern)
         for k in range(4):
-            hit[np.minimum(four + k, last)] = match
+            hit[np.minimum(four + k, len(data) - 1)] = match
     return hit
 
 

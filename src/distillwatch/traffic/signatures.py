@@ -126,8 +126,9 @@ def _stopword_table() -> tuple[np.ndarray, np.ndarray, int]:
     bits = max(4, (4 * len(words) - 1).bit_length())  # a quarter full at most: few probes
     codes = np.zeros(1 << bits, dtype=np.uint64)
     langs = np.zeros((1 << bits, len(STOPWORDS)), dtype=np.int64)
-    for code, has in words.items():
-        slot = ((code * _FIBONACCI) % 2**64) >> (64 - bits)  # `_slot`
+    homes = _slot.py_func(np.array(list(words), dtype=np.uint64), np.uint64(64 - bits))  # wraps as compiled
+    for (code, has), home in zip(words.items(), homes.tolist()):
+        slot = home
         while codes[slot]:
             slot = (slot + 1) & ((1 << bits) - 1)
         codes[slot], langs[slot] = code, has

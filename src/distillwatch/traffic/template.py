@@ -178,16 +178,20 @@ def _is_num_at(data, i):
 
 
 @njit(inline="always", cache=True)
-def _word_at(data, i, end, word):
-    """The next word of a row from byte `i` on (`word`: each byte's class): (start, stop, whether it begins
-    with ``_num_``, whether it ends with it); start == end when the row has no more words."""
+def _word_at(data, i, end, word, after_num, plain):
+    """The next word of a row from byte `i` on (`word`: each byte's class), by the rule of `_words`:
+    (start, stop, whether it ends with ``_num_``, whether it merges into the word before, whether it is
+    ``_num_num_``); start == end when the row has no more words. `after_num`: the word before ends
+    with ``_num_``; `plain`: the row is already through MASKS[-2:] (split only, never merged)."""
     while i < end and not word[i]:
         i += 1
     j = i
     while j < end and word[j]:
         j += 1
     size = j - i
-    return i, j, size >= 5 and _is_num_at(data, i), size >= 5 and _is_num_at(data, j - 5)
+    begins = size >= 5 and _is_num_at(data, i)
+    ends = size >= 5 and _is_num_at(data, j - 5)
+    return i, j, ends, after_num and begins and not plain, size == 9 and begins and ends
 
 
 @njit(nogil=True, cache=True)
@@ -205,22 +209,18 @@ def _merged_words(data, off, word, plain):
     w = 0
     for r in range(n):
         i, end = off[r], off[r + 1]
-        started = False
-        prev_ends = False
+        after_num = False
         while True:
-            i, j, begins, ends = _word_at(data, i, end, word)
+            i, j, after_num, link, odd_word = _word_at(data, i, end, word, after_num, plain[r])
             if i == end:
                 break
-            odd[r] |= j - i == 9 and begins and ends
-            link = started and begins and prev_ends and not plain[r]
+            odd[r] |= odd_word
             src = i + 5 if link else i
             flat[w:w + j - src] = data[src:j]
             w += j - src
             if not link:
                 nw += 1
             word_off[nw] = w
-            started = True
-            prev_ends = ends
             i = j
         row_off[r + 1] = nw
     return flat[:w], word_off[:nw + 1], row_off, odd
@@ -249,13 +249,13 @@ def _slot_signatures(data, off, word, plain, k, head_words):
         h = np.uint64(0)  # the open word's polynomial and length
         size_open = 0
         started = False
-        prev_ends = False
+        after_num = False
         while True:
-            i, j, begins, ends = _word_at(data, i, end, word)
+            i, j, after_num, link, odd_word = _word_at(data, i, end, word, after_num, plain[r])
             if i == end:
                 break
-            odd[r] |= j - i == 9 and begins and ends
-            if started and begins and prev_ends and not plain[r]:  # merged into the open word
+            odd[r] |= odd_word
+            if link:  # merged into the open word
                 h = hash_extend(h, data, i + 5, j)
                 size_open += j - i - 5
             else:
@@ -265,7 +265,6 @@ def _slot_signatures(data, off, word, plain, k, head_words):
                 h = hash_extend(np.uint64(0), data, i, j)
                 size_open = j - i
             started = True
-            prev_ends = ends
             i = j
         if started:
             hashes[m] = hash_finish(h, size_open)
