@@ -18,6 +18,27 @@ from typing import Any, Iterable
 __all__ = ["ResponseCache", "cache_key"]
 
 
+_BUSY_SECONDS = 60.0  # how long a connection waits for another one's lock
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Put the file in WAL mode (it stays so). Changing the journal mode needs the file to itself, and
+    SQLite answers "database is locked" at once, not after its busy timeout, while another connection is
+    opening it: so the mode is changed only when needed, and retried for up to `_BUSY_SECONDS`."""
+    deadline = time.monotonic() + _BUSY_SECONDS
+    delay = 0.002
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(2 * delay, 0.1)
+
+
 def cache_key(*parts: Any) -> str:
     """A stable key for a tuple of JSON-serialisable parts."""
     blob = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
@@ -44,8 +65,8 @@ class ResponseCache:
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
+            conn = sqlite3.connect(self.path, timeout=_BUSY_SECONDS, isolation_level=None)
+            _use_wal(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
             self._local.conn = conn
         return conn
