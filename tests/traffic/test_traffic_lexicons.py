@@ -221,3 +221,28 @@ def test_counting_on_candidate_rows_leaves_the_others_zero():
     got = TOPICS["math"].count(texts, rows)
     assert got.tolist() == [0, 1, 0, 0, 1]
     assert TOPICS["math"].count(texts).tolist() == [0, 1, 2, 0, 1]
+
+
+def test_prefilter_marks_exactly_the_rows_holding_every_clause_of_a_pattern():
+    """The compiled pass (two rows walked at once, paired by length) marks a lexicon's row exactly when
+    one of its patterns has a literal of each of its clauses in the row's bytes, as a plain substring
+    search finds: odd row counts, empty rows, rows of very different lengths and literals that overlap
+    or end the row included."""
+    from distillwatch.traffic._prefilter import _MAX_BYTES, LexiconPrefilter, required_clauses
+
+    lexicons = [(r"step[- ]by[- ]step", r"(rate|score) (the )?(response|answer)"), (r"\bhow many\b",),
+                (r"chain of thought",), (r"\d+",), (r"(über|naïve) (groß|café)",)]
+    pre = LexiconPrefilter(lexicons)
+    words = ["step by step", "step-by", "rate the answer", "score response", "how many", "chain of", "thought",
+             "über groß", "naïve café", "x", "", "rate", "answer", "ste", "p by step"]
+    rng = np.random.default_rng(5)
+    texts = ["", "step by step"] + [" ".join(rng.choice(words, size=rng.integers(0, 40))) for _ in range(301)]
+    got = pre.candidates(pa.array(texts, pa.string()))
+
+    def holds(text, pattern):
+        raw = text.encode()
+        return all(any(a.encode()[:_MAX_BYTES] in raw for a in clause) for clause in required_clauses(pattern))
+
+    want = np.array([[any(holds(t, p) for p in patterns) for t in texts] for patterns in lexicons])
+    assert got.shape == want.shape and np.array_equal(got, want)
+    assert want[3].all() and 0 < want[0].mean() < 1 and 0 < want[4].mean() < 1

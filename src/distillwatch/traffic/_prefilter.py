@@ -166,39 +166,77 @@ def _automaton(atoms: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray, int, np.
     return symbol.astype(np.int32), flat.astype(np.int32), shift, out_off, out_ids
 
 
+@njit(inline="always", cache=True)
+def _found(state, lane, r, t):
+    """Row `r` (walked in `lane`) reached `state`: each literal the state outputs satisfies its clauses,
+    and a pattern whose clauses are all satisfied marks the row a candidate of its lexicon. `t`: the
+    tables of `_candidates`; per lane, the last row each literal, clause and pattern was seen in."""
+    out_off, out_ids, atom_clause_off, atom_clauses, clause_pattern, pattern_need, pattern_lexicon = t[:7]
+    atom_seen, clause_seen, pattern_seen, pattern_got, out = t[7:]
+    for k in range(out_off[state], out_off[state + 1]):
+        a = out_ids[k]
+        if atom_seen[lane, a] == r:
+            continue
+        atom_seen[lane, a] = r
+        for c in range(atom_clause_off[a], atom_clause_off[a + 1]):
+            clause = atom_clauses[c]
+            if clause_seen[lane, clause] == r:
+                continue
+            clause_seen[lane, clause] = r
+            p = clause_pattern[clause]
+            if pattern_seen[lane, p] != r:
+                pattern_seen[lane, p] = r
+                pattern_got[lane, p] = 0
+            pattern_got[lane, p] += 1
+            if pattern_got[lane, p] == pattern_need[p]:
+                out[pattern_lexicon[p], r] = True
+
+
 @njit(nogil=True, cache=True)
-def _candidates(data, off, symbol, flat, shift, out_off, out_ids, atom_clause_off, atom_clauses, clause_off,
-                pattern_lexicon, n_lexicons):
-    """Pattern p has clauses clause_off[p] .. clause_off[p + 1] - 1; literal a is in the clauses
-    atom_clauses[atom_clause_off[a]:atom_clause_off[a + 1]]. A pattern is satisfied in a row when each of
-    its clauses had a literal occur in it (a pattern without clauses always is)."""
+def _candidates(data, off, symbol, flat, shift, out_off, out_ids, atom_clause_off, atom_clauses, clause_pattern,
+                pattern_need, pattern_lexicon, n_lexicons):
+    """Literal a is in the clauses atom_clauses[atom_clause_off[a]:atom_clause_off[a + 1]]; clause c belongs
+    to pattern clause_pattern[c], which has pattern_need[p] clauses. A pattern is satisfied in a row when
+    each of its clauses had a literal occur in it (a pattern without clauses always is).
+
+    Rows are walked two at a time, paired by length, in one loop: a step of the automaton waits on the
+    one before it, so two independent walks keep the core busy where one leaves it waiting."""
     n = len(off) - 1
     out = np.zeros((n_lexicons, n), dtype=np.bool_)
-    atom_seen = np.full(len(atom_clause_off) - 1, -1, dtype=np.int64)  # the last row each literal occurred in
-    clause_seen = np.full(clause_off[-1], -1, dtype=np.int64)  # the last row each clause was satisfied in
-    for r in range(n):
-        row = 0
-        for i in range(off[r], off[r + 1]):
-            row = flat[row + symbol[data[i]]]
-            if row < 0:
-                row = -row
-                state = row >> shift
-                for k in range(out_off[state], out_off[state + 1]):
-                    a = out_ids[k]
-                    if atom_seen[a] != r:
-                        atom_seen[a] = r
-                        for c in range(atom_clause_off[a], atom_clause_off[a + 1]):
-                            clause_seen[atom_clauses[c]] = r
-        for p in range(len(pattern_lexicon)):
-            if out[pattern_lexicon[p], r]:  # another pattern of the lexicon already holds
-                continue
-            ok = True
-            for c in range(clause_off[p], clause_off[p + 1]):
-                if clause_seen[c] != r:
-                    ok = False
-                    break
-            if ok:
-                out[pattern_lexicon[p], r] = True
+    for p in range(len(pattern_need)):
+        if pattern_need[p] == 0:
+            out[pattern_lexicon[p], :] = True
+    t = (out_off, out_ids, atom_clause_off, atom_clauses, clause_pattern, pattern_need, pattern_lexicon,
+         np.full((2, len(atom_clause_off) - 1), -1, dtype=np.int64), np.full((2, len(clause_pattern)), -1, dtype=np.int64),
+         np.full((2, len(pattern_need)), -1, dtype=np.int64), np.zeros((2, len(pattern_need)), dtype=np.int64), out)
+    order = np.argsort(off[1:] - off[:-1], kind="stable")
+    for q in range(0, n, 2):
+        ra = order[q]
+        rb = order[q + 1] if q + 1 < n else ra
+        ia, ea = off[ra], off[ra + 1]
+        ib, eb = off[rb], off[rb + 1] if q + 1 < n else off[rb]
+        m = min(ea - ia, eb - ib)
+        sa = 0
+        sb = 0
+        for k in range(m):
+            sa = flat[sa + symbol[data[ia + k]]]
+            sb = flat[sb + symbol[data[ib + k]]]
+            if sa < 0:
+                sa = -sa
+                _found(sa >> shift, 0, ra, t)
+            if sb < 0:
+                sb = -sb
+                _found(sb >> shift, 1, rb, t)
+        for i in range(ia + m, ea):
+            sa = flat[sa + symbol[data[i]]]
+            if sa < 0:
+                sa = -sa
+                _found(sa >> shift, 0, ra, t)
+        for i in range(ib + m, eb):
+            sb = flat[sb + symbol[data[i]]]
+            if sb < 0:
+                sb = -sb
+                _found(sb >> shift, 1, rb, t)
     return out
 
 
@@ -227,12 +265,13 @@ class LexiconPrefilter:
         self._atom_clause_off = np.zeros(len(atom_clauses) + 1, dtype=np.int64)
         self._atom_clause_off[1:] = np.cumsum([len(c) for c in atom_clauses])
         self._atom_clauses = np.array([c for cs in atom_clauses for c in cs], dtype=np.int64)
-        self._clause_off = np.array(clause_off, dtype=np.int64)
+        self._pattern_need = np.diff(np.array(clause_off, dtype=np.int64))
+        self._clause_pattern = np.repeat(np.arange(len(self._pattern_need)), self._pattern_need)
         self._pattern_lexicon = np.array(pattern_lexicon, dtype=np.int64)
 
     def candidates(self, lowered: pa.Array) -> np.ndarray:
         """bool [lexicon, row]: False where the lexicon cannot match the (lowercased) text."""
         data, off = compact_layout(lowered)
         return _candidates(data, off, self._symbol, self._flat, self._shift, self._out_off, self._out_ids,
-                           self._atom_clause_off, self._atom_clauses, self._clause_off, self._pattern_lexicon,
-                           self.n_lexicons)
+                           self._atom_clause_off, self._atom_clauses, self._clause_pattern, self._pattern_need,
+                           self._pattern_lexicon, self.n_lexicons)
