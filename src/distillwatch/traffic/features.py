@@ -56,8 +56,6 @@ WITH base AS (
     avg(CASE WHEN logprobs THEN 1 ELSE 0 END) AS logprobs_share,
     avg(CASE WHEN n > 1 THEN 1 ELSE 0 END) AS multi_choice_share,
     CAST(sum(completion_tokens) AS DOUBLE) / nullif(sum(prompt_tokens), 0) AS output_input_token_ratio,
-    count(DISTINCT template_sig) AS n_templates,
-    count(DISTINCT topic) AS n_topics,
     count(DISTINCT lang) AS n_languages
   FROM {table} GROUP BY account_id
 ),
@@ -65,10 +63,10 @@ top_head AS (SELECT account_id, max(c) AS c FROM
   (SELECT account_id, template_head, count(*) AS c FROM {table} GROUP BY account_id, template_head) GROUP BY account_id),
 top_tail AS (SELECT account_id, max(c) AS c FROM
   (SELECT account_id, template_tail, count(*) AS c FROM {table} GROUP BY account_id, template_tail) GROUP BY account_id),
-top_sig AS (SELECT account_id, max(c) AS c FROM
+top_sig AS (SELECT account_id, max(c) AS c, count(template_sig) AS n_templates FROM
   (SELECT account_id, template_sig, count(*) AS c FROM {table} GROUP BY account_id, template_sig) GROUP BY account_id),
 topics AS (
-  SELECT account_id, round(-sum(p * log2(p)), 9) AS topic_entropy_bits FROM (
+  SELECT account_id, round(-sum(p * log2(p)), 9) AS topic_entropy_bits, count(topic) AS n_topics FROM (
     SELECT account_id, topic,
       CAST(count(*) AS DOUBLE) / sum(count(*)) OVER (PARTITION BY account_id) AS p
     FROM {table} GROUP BY account_id, topic) GROUP BY account_id
@@ -83,7 +81,7 @@ timing AS (
   SELECT account_id, round(stddev_samp(gap_s) / nullif(avg(gap_s), 0), 9) AS gap_cv, median(gap_s) AS median_gap_s
   FROM gaps WHERE gap_s IS NOT NULL GROUP BY account_id
 )
-SELECT b.*,
+SELECT b.*, g.n_templates, tp.n_topics,
   CAST(greatest(h.c, t.c, g.c) AS DOUBLE) / b.n_requests AS template_concentration,
   tp.topic_entropy_bits,
   CASE WHEN b.n_requests >= 3 THEN tm.gap_cv END AS gap_cv,
