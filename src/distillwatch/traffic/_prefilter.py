@@ -26,11 +26,13 @@ from numba import njit
 
 from ._utf8 import compact_layout
 
-__all__ = ["required_clauses", "LexiconPrefilter"]
+__all__ = ["LexiconPrefilter", "clause_atoms", "required_clauses"]
 
 _SMALL_CLASS = 16  # a character class of at most this many characters is a clause of single characters
-_MIN_BYTES = (3, 2)  # clauses with a shorter literal are dropped (they pass nearly every row and cost a
-# look-up at each occurrence); a pattern with no clause of 3-byte literals keeps those of 2
+_MIN_BYTES = (3, 2, 1)  # a pattern keeps its clauses of 3-byte literals, else those of 2, else those of 1:
+# a clause with a 1-byte literal is a set of bytes, checked on a per-row mask of the bytes present (a
+# literal per byte in the automaton would stop at nearly every byte)
+_BYTE_CLAUSES = 64  # the most byte clauses (bits of the mask); further ones are dropped (still a superset)
 _MAX_CLAUSES = 3  # the most selective clauses kept per pattern
 _MAX_BYTES = 6  # literals are cut to their first bytes (still required), which keeps the automaton small
 
@@ -46,7 +48,9 @@ def _class_chars(items) -> set[str] | None:
             chars.add(chr(av))
         elif op is C.RANGE and av[1] - av[0] < _SMALL_CLASS:
             chars.update(chr(c) for c in range(av[0], av[1] + 1))
-        else:  # NEGATE, CATEGORY (\s, \d, \w), wide ranges
+        elif op is C.CATEGORY and av is C.CATEGORY_DIGIT:  # RE2's \d is ASCII
+            chars.update("0123456789")
+        else:  # NEGATE, CATEGORY (\s, \w), wide ranges
             return None
     return chars if 0 < len(chars) <= _SMALL_CLASS else None
 
@@ -112,8 +116,16 @@ def required_clauses(pattern: str) -> list[frozenset[str]]:
     for least in _MIN_BYTES:
         clauses = [c for c in found if _strength(c)[0] >= least]
         if clauses:
-            return sorted(clauses, key=_strength, reverse=True)[:_MAX_CLAUSES]
+            return sorted(clauses, key=lambda c: (_strength(c), sorted(c)), reverse=True)[:_MAX_CLAUSES]
     return []
+
+
+def clause_atoms(clause: frozenset[str]) -> tuple[bool, frozenset[bytes]]:
+    """(whether the clause is a byte clause, what the prefilter looks for): one of these must occur in a
+    row's UTF-8 bytes. Literals are cut to their first `_MAX_BYTES` bytes, or to their first byte in a
+    clause holding a 1-byte literal (a byte clause)."""
+    single = _strength(clause)[0] == 1
+    return single, frozenset(a.encode()[:1 if single else _MAX_BYTES] for a in clause)
 
 
 def _automaton(atoms: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray, int, np.ndarray, np.ndarray]:
@@ -171,8 +183,8 @@ def _found(state, lane, r, t):
     """Row `r` (walked in `lane`) reached `state`: each literal the state outputs satisfies its clauses,
     and a pattern whose clauses are all satisfied marks the row a candidate of its lexicon. `t`: the
     tables of `_candidates`; per lane, the last row each literal, clause and pattern was seen in."""
-    out_off, out_ids, atom_clause_off, atom_clauses, clause_pattern, pattern_need, pattern_lexicon = t[:7]
-    atom_seen, clause_seen, pattern_seen, pattern_got, out = t[7:]
+    out_off, out_ids, atom_clause_off, atom_clauses, clause_pattern, pattern_need, pattern_bytes, pattern_lexicon = t[:8]
+    atom_seen, clause_seen, pattern_seen, pattern_got, out = t[8:]
     for k in range(out_off[state], out_off[state + 1]):
         a = out_ids[k]
         if atom_seen[lane, a] == r:
@@ -188,25 +200,40 @@ def _found(state, lane, r, t):
                 pattern_seen[lane, p] = r
                 pattern_got[lane, p] = 0
             pattern_got[lane, p] += 1
-            if pattern_got[lane, p] == pattern_need[p]:
+            if pattern_got[lane, p] == pattern_need[p] and pattern_bytes[p] == 0:
                 out[pattern_lexicon[p], r] = True
 
 
+@njit(inline="always", cache=True)
+def _row_end(lane, r, present, byte_patterns, t):
+    """After row `r`'s last byte: each pattern with byte clauses holds if every one of its byte clauses
+    has a byte in `present` (the row's mask) and its other clauses are all satisfied."""
+    pattern_need, pattern_bytes, pattern_lexicon = t[5:8]
+    pattern_seen, pattern_got, out = t[10:]
+    for p in byte_patterns:
+        if (present & pattern_bytes[p]) != pattern_bytes[p]:
+            continue
+        if pattern_need[p] == 0 or (pattern_seen[lane, p] == r and pattern_got[lane, p] == pattern_need[p]):
+            out[pattern_lexicon[p], r] = True
+
+
 @njit(nogil=True, cache=True)
-def _candidates(data, off, symbol, flat, shift, out_off, out_ids, atom_clause_off, atom_clauses, clause_pattern,
-                pattern_need, pattern_lexicon, n_lexicons):
+def _candidates(data, off, symbol, flat, shift, byte_mask, out_off, out_ids, atom_clause_off, atom_clauses,
+                clause_pattern, pattern_need, pattern_bytes, pattern_lexicon, n_lexicons):
     """Literal a is in the clauses atom_clauses[atom_clause_off[a]:atom_clause_off[a + 1]]; clause c belongs
-    to pattern clause_pattern[c], which has pattern_need[p] clauses. A pattern is satisfied in a row when
+    to pattern clause_pattern[c], which has pattern_need[p] such clauses and the byte clauses of the bits
+    pattern_bytes[p] (byte_mask[b]: the byte clauses byte b is in). A pattern is satisfied in a row when
     each of its clauses had a literal occur in it (a pattern without clauses always is).
 
     Rows are walked two at a time, paired by length, in one loop: a step of the automaton waits on the
     one before it, so two independent walks keep the core busy where one leaves it waiting."""
     n = len(off) - 1
     out = np.zeros((n_lexicons, n), dtype=np.bool_)
+    byte_patterns = np.flatnonzero(pattern_bytes)
     for p in range(len(pattern_need)):
-        if pattern_need[p] == 0:
+        if pattern_need[p] == 0 and pattern_bytes[p] == 0:
             out[pattern_lexicon[p], :] = True
-    t = (out_off, out_ids, atom_clause_off, atom_clauses, clause_pattern, pattern_need, pattern_lexicon,
+    t = (out_off, out_ids, atom_clause_off, atom_clauses, clause_pattern, pattern_need, pattern_bytes, pattern_lexicon,
          np.full((2, len(atom_clause_off) - 1), -1, dtype=np.int64), np.full((2, len(clause_pattern)), -1, dtype=np.int64),
          np.full((2, len(pattern_need)), -1, dtype=np.int64), np.zeros((2, len(pattern_need)), dtype=np.int64), out)
     order = np.argsort(off[1:] - off[:-1], kind="stable")
@@ -218,9 +245,13 @@ def _candidates(data, off, symbol, flat, shift, out_off, out_ids, atom_clause_of
         m = min(ea - ia, eb - ib)
         sa = 0
         sb = 0
+        ma = np.uint64(0)
+        mb = np.uint64(0)
         for k in range(m):
             sa = flat[sa + symbol[data[ia + k]]]
             sb = flat[sb + symbol[data[ib + k]]]
+            ma |= byte_mask[data[ia + k]]
+            mb |= byte_mask[data[ib + k]]
             if sa < 0:
                 sa = -sa
                 _found(sa >> shift, 0, ra, t)
@@ -229,14 +260,19 @@ def _candidates(data, off, symbol, flat, shift, out_off, out_ids, atom_clause_of
                 _found(sb >> shift, 1, rb, t)
         for i in range(ia + m, ea):
             sa = flat[sa + symbol[data[i]]]
+            ma |= byte_mask[data[i]]
             if sa < 0:
                 sa = -sa
                 _found(sa >> shift, 0, ra, t)
         for i in range(ib + m, eb):
             sb = flat[sb + symbol[data[i]]]
+            mb |= byte_mask[data[i]]
             if sb < 0:
                 sb = -sb
                 _found(sb >> shift, 1, rb, t)
+        _row_end(0, ra, ma, byte_patterns, t)
+        if q + 1 < n:
+            _row_end(1, rb, mb, byte_patterns, t)
     return out
 
 
@@ -246,12 +282,21 @@ class LexiconPrefilter:
     def __init__(self, lexicons: Sequence[Sequence[str]]):
         atom_ids: dict[bytes, int] = {}
         atom_clauses: list[list[int]] = []  # per literal, the clauses holding it
-        clause_off, pattern_lexicon = [0], []
-        n_clauses = 0
+        clause_off, pattern_lexicon, pattern_bytes = [0], [], []
+        self._byte_mask = np.zeros(256, dtype=np.uint64)  # per byte, the bits of the byte clauses holding it
+        n_clauses = n_byte_clauses = 0
         for li, patterns in enumerate(lexicons):
             for pattern in patterns:
+                bits = 0
                 for clause in required_clauses(pattern):
-                    for atom in sorted({a.encode()[:_MAX_BYTES] for a in clause}):
+                    single, atoms = clause_atoms(clause)
+                    if single:
+                        if n_byte_clauses < _BYTE_CLAUSES:
+                            self._byte_mask[[a[0] for a in atoms]] |= np.uint64(1 << n_byte_clauses)
+                            bits |= 1 << n_byte_clauses
+                            n_byte_clauses += 1
+                        continue
+                    for atom in sorted(atoms):
                         a = atom_ids.setdefault(atom, len(atom_ids))
                         if a == len(atom_clauses):
                             atom_clauses.append([])
@@ -259,6 +304,7 @@ class LexiconPrefilter:
                     n_clauses += 1
                 clause_off.append(n_clauses)
                 pattern_lexicon.append(li)
+                pattern_bytes.append(bits)
         self.n_lexicons = len(lexicons)
         self.atoms = list(atom_ids)
         self._symbol, self._flat, self._shift, self._out_off, self._out_ids = _automaton(self.atoms)
@@ -268,10 +314,11 @@ class LexiconPrefilter:
         self._pattern_need = np.diff(np.array(clause_off, dtype=np.int64))
         self._clause_pattern = np.repeat(np.arange(len(self._pattern_need)), self._pattern_need)
         self._pattern_lexicon = np.array(pattern_lexicon, dtype=np.int64)
+        self._pattern_bytes = np.array(pattern_bytes, dtype=np.uint64)
 
     def candidates(self, lowered: pa.Array) -> np.ndarray:
         """bool [lexicon, row]: False where the lexicon cannot match the (lowercased) text."""
         data, off = compact_layout(lowered)
-        return _candidates(data, off, self._symbol, self._flat, self._shift, self._out_off, self._out_ids,
-                           self._atom_clause_off, self._atom_clauses, self._clause_pattern, self._pattern_need,
-                           self._pattern_lexicon, self.n_lexicons)
+        return _candidates(data, off, self._symbol, self._flat, self._shift, self._byte_mask, self._out_off,
+                           self._out_ids, self._atom_clause_off, self._atom_clauses, self._clause_pattern,
+                           self._pattern_need, self._pattern_bytes, self._pattern_lexicon, self.n_lexicons)
