@@ -14,7 +14,9 @@ accounts is strong evidence. Values held by more than `max_df` accounts are drop
 least `min_sync_jaccard` of the union of their buckets (Jaccard; buckets busier than `bucket_max_df`
 accounts are ignored, to bound the self-join); that adds `sync_weight`. The self-join pairs only accounts
 that could pass: each with `min_sync_buckets` buckets or more, neither with fewer than `min_sync_jaccard`
-times the other's (the coincidences are at most the smaller count, and the union at least the larger). Template evidence counts
+times the other's (the coincidences are at most the smaller count, and the union at least the larger);
+it pairs accounts by their rank in account order (an integer), naming them only in the few pairs kept.
+Template evidence counts
 `template_weight` times its rarity: benign users share public prompt templates (plugins, frameworks,
 benchmarks), so a shared template alone does not link two accounts; with shared infrastructure or
 timing it does. An edge exists where the total reaches `min_weight`.
@@ -77,16 +79,19 @@ shared AS (SELECT x.account_id AS a, y.account_id AS b, x.kind,
              max(x.idf) * CASE WHEN x.kind = 'template' THEN {template_weight} ELSE 1.0 END AS w
            FROM kept x JOIN kept y ON x.kind = y.kind AND x.value = y.value AND x.account_id < y.account_id
            GROUP BY 1, 2, 3),
-buckets AS (SELECT DISTINCT account_id, CAST(floor(unix_micros(timestamp) / ({bucket} * 60e6)) AS BIGINT) AS bucket
-           FROM {t}),
-nb AS (SELECT account_id, count(*) AS nb FROM buckets GROUP BY account_id HAVING count(*) >= {min_sync}),
+ids AS (SELECT account_id, row_number() OVER (ORDER BY account_id) AS k FROM (SELECT DISTINCT account_id FROM {t})),
+buckets AS (SELECT DISTINCT i.k, CAST(floor(unix_micros(s.timestamp) / ({bucket} * 60e6)) AS BIGINT) AS bucket
+           FROM {t} s JOIN ids i ON i.account_id = s.account_id),
+nb AS (SELECT k, count(*) AS nb FROM buckets GROUP BY k HAVING count(*) >= {min_sync}),
 bdf AS (SELECT bucket FROM buckets GROUP BY bucket HAVING count(*) <= {bucket_max_df}),
-kb AS (SELECT account_id, bucket, nb.nb FROM buckets JOIN bdf USING (bucket) JOIN nb USING (account_id)),
-sync_counts AS (SELECT x.account_id AS a, y.account_id AS b, count(*) AS c, min(x.nb) AS na, min(y.nb) AS nb
-         FROM kb x JOIN kb y ON x.bucket = y.bucket AND x.account_id < y.account_id
+kb AS (SELECT k, bucket, nb.nb FROM buckets JOIN bdf USING (bucket) JOIN nb USING (k)),
+sync_counts AS (SELECT x.k AS ka, y.k AS kb, count(*) AS c, min(x.nb) AS na, min(y.nb) AS nb
+         FROM kb x JOIN kb y ON x.bucket = y.bucket AND x.k < y.k
            AND x.nb >= {jaccard} * y.nb AND y.nb >= {jaccard} * x.nb
          GROUP BY 1, 2 HAVING count(*) >= {min_sync}),
-sync AS (SELECT a, b, 'sync' AS kind, {sync_weight} AS w FROM sync_counts WHERE c >= {jaccard} * (na + nb - c))
+sync AS (SELECT ia.account_id AS a, ib.account_id AS b, 'sync' AS kind, {sync_weight} AS w
+         FROM sync_counts JOIN ids ia ON ia.k = sync_counts.ka JOIN ids ib ON ib.k = sync_counts.kb
+         WHERE c >= {jaccard} * (na + nb - c))
 SELECT a, b, sum(w) AS weight, array_join(array_sort(array_agg(kind)), ',') AS kinds FROM (
   SELECT * FROM shared UNION ALL SELECT * FROM sync
 ) GROUP BY a, b HAVING sum(w) >= {min_weight}
