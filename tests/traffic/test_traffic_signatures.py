@@ -77,7 +77,7 @@ def test_load_kernels_compiles_what_the_map_uses():
     from distillwatch.traffic.signatures import load_kernels, prompt_sample
 
     kernels = [_slot_masks._mask_quoted, _slot_masks._mask_tokens, _slot_masks._mask_numbers, _utf8._byte_class,
-               template._slot_signatures, template._rare_rows, signatures._language_pass, simhash._hash_all,
+               template._slot_signatures, template._masked_signatures, template._rare_rows, signatures._language_pass, simhash._hash_all,
                _prefilter._candidates, signatures._role_counts]
     load_kernels()
     before = [len(k.signatures) for k in kernels]

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from numba import njit
 
 __all__ = ["one_array", "bytes_at", "string_layout", "compact_layout", "ascii_table", "codepoint_table", "decode", "char_class", "byte_class",
-           "class_counts", "row_of"]
+           "class_run", "above_bmp_class", "class_counts", "row_of"]
 
 
 def one_array(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -130,31 +130,49 @@ def byte_class(data: np.ndarray, pattern: str) -> np.ndarray:
     return hit
 
 
-@njit(nogil=True, cache=True)
-def _byte_class(data, table):
-    """Each character of `data` decoded and looked up in `table` (by code point); its bytes get the answer.
-    Characters beyond the table (above the BMP) and one cut off by the end of `data` (never in valid
-    UTF-8) get False."""
-    n = len(data)
-    out = np.zeros(n, dtype=np.bool_)
-    i = 0
-    while i < n:
+@njit(inline="always", cache=True)
+def class_run(data, lo, hi, table, above, above_hit, out):
+    """`out[lo:hi]` from the characters of data[lo:hi], each decoded and looked up in `table` (by code
+    point); its bytes get the answer. Characters beyond the table (above the BMP) take `above_hit` where
+    their code point is in the sorted array `above`, else False; one cut off at `hi` (never in valid
+    UTF-8) leaves its bytes and the rest of `out[lo:hi]` as they were."""
+    i = lo
+    while i < hi:
         b = np.int64(data[i])
         if b < 0x80:
             out[i] = table[b]
             i += 1
             continue
         size = 2 if b < 0xE0 else (3 if b < 0xF0 else 4)
-        if i + size > n:
+        if i + size > hi:
             break
         cp = b & (0x1F if size == 2 else (0x0F if size == 3 else 0x07))
         for k in range(1, size):
             cp = (cp << 6) | (np.int64(data[i + k]) & 0x3F)
-        hit = table[cp] if cp < len(table) else False
+        if cp < len(table):
+            hit = table[cp]
+        else:
+            at = np.searchsorted(above, cp)
+            hit = at < len(above) and above[at] == cp and above_hit[at]
         for k in range(size):
             out[i + k] = hit
         i += size
+
+
+@njit(nogil=True, cache=True)
+def _byte_class(data, table):
+    """`class_run` over the whole of `data`, with no answers above the BMP (`byte_class` adds them)."""
+    out = np.zeros(len(data), dtype=np.bool_)
+    class_run(data, 0, len(data), table, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.bool_), out)
     return out
+
+
+def above_bmp_class(data: np.ndarray, pattern: str) -> tuple[np.ndarray, np.ndarray]:
+    """(the distinct code points above the BMP in valid UTF-8 `data`, sorted; whether each matches the
+    single-character RE2 class `pattern`): the answers `class_run` takes beyond `codepoint_table`."""
+    _, cp, _ = decode(data, lead=0xF0)
+    above = np.unique(cp).astype(np.int64)
+    return above, (_classify(above, pattern) if len(above) else np.zeros(0, dtype=bool))
 
 
 def class_counts(data: np.ndarray, offsets: np.ndarray, patterns) -> np.ndarray:

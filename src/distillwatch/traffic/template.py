@@ -27,8 +27,8 @@ import pyarrow.compute as pc
 
 from numba import njit
 
-from ._slot_masks import mask_quoted_tokens_numbers
-from ._utf8 import byte_class, bytes_at, compact_layout, one_array
+from ._slot_masks import mask_quoted_tokens_numbers, mask_row, scratch_sizes
+from ._utf8 import above_bmp_class, byte_class, bytes_at, class_run, codepoint_table, compact_layout, one_array
 from .simhash import hash_extend, hash_finish, sequence_hash_of, shingles_into, simhash_of
 
 __all__ = ["MASKS", "HEAD_WORDS", "mask_variables", "template_words", "template_signatures"]
@@ -90,18 +90,28 @@ def _apply(texts: pa.Array, masks) -> pa.Array:
 
 def _mask_slots(texts: pa.Array, lowered: bool = False) -> pa.Array:
     """Lowercase (unless the texts are `lowered` already) and the slot masks (all of `MASKS` but the last
-    two); nulls become ''.
+    two); nulls become ''."""
+    return _slots_of(_rare_masked(texts, lowered))
 
-    Code blocks, URLs and e-mail addresses (MASKS[0:3]) need a literal that most prompts lack (three
-    backticks, ``http://``, ``https://``, ``www.``, ``@``; the replacements add none), so one scan for
-    those literals picks the few texts they are tried on. Quoted strings, long tokens and numbers
-    (MASKS[3:6]) are compiled passes over the bytes (`traffic._slot_masks`), equal to the regexes."""
+
+def _rare_masked(texts: pa.Array, lowered: bool = False) -> pa.Array:
+    """Lowercased (unless `lowered` already), nulls as '', through the rare slot masks (MASKS[0:3]).
+
+    Code blocks, URLs and e-mail addresses need a literal that most prompts lack (three backticks,
+    ``http://``, ``https://``, ``www.``, ``@``; the replacements add none), so one scan for those
+    literals picks the few texts they are tried on."""
     texts = one_array(texts)
     texts = pc.fill_null(texts, "") if lowered else pc.utf8_lower(pc.fill_null(texts, ""))
     rare = pa.array(_rare_rows(*compact_layout(texts), _RARE_LEADS))  # pc.match_substring_regex(texts, _RARE), compiled
     n_rare = pc.sum(rare).as_py() or 0
     if n_rare:
         texts = pc.replace_with_mask(texts, rare, _apply(texts.filter(rare), MASKS[:3]))
+    return texts
+
+
+def _slots_of(texts: pa.Array) -> pa.Array:
+    """Quoted strings, long tokens and numbers (MASKS[3:6]) masked in texts already through `_rare_masked`:
+    compiled passes over the bytes (`traffic._slot_masks`), equal to the regexes."""
     data, off = mask_quoted_tokens_numbers(*compact_layout(texts))
     wide = off[-1] >= 2**31
     offsets = pa.py_buffer(off if wide else off.astype(np.int32))
@@ -226,11 +236,47 @@ def _merged_words(data, off, word, plain):
     return flat[:w], word_off[:nw + 1], row_off, odd
 
 
+@njit(inline="always", cache=True)
+def _row_signature(data, i, end, word, plain, k, head_words, hashes, shingles, votes, packed):
+    """(SimHash of the word k-shingles, hash of the first and of the last `head_words` words, whether a
+    ``_num_num_`` word occurs) of one row data[i:end] of masked-slot bytes, over the words `_merged_words`
+    finds: each word hashed as it is read (a merged word's hash carried on over its tail), no word bytes
+    copied. `hashes`, `shingles` (more entries than the row has bytes), `votes` (64) and `packed` (8)
+    are scratch."""
+    m = 0  # finished words
+    h = np.uint64(0)  # the open word's polynomial and length
+    size_open = 0
+    started = False
+    after_num = False
+    odd = False
+    while True:
+        i, j, after_num, link, odd_word = _word_at(data, i, end, word, after_num, plain)
+        if i == end:
+            break
+        odd |= odd_word
+        if link:  # merged into the open word
+            h = hash_extend(h, data, i + 5, j)
+            size_open += j - i - 5
+        else:
+            if started:
+                hashes[m] = hash_finish(h, size_open)
+                m += 1
+            h = hash_extend(np.uint64(0), data, i, j)
+            size_open = j - i
+        started = True
+        i = j
+    if started:
+        hashes[m] = hash_finish(h, size_open)
+        m += 1
+    c = shingles_into(hashes, 0, m, k, shingles, 0)
+    return (simhash_of(shingles, 0, c, votes, packed), sequence_hash_of(hashes, 0, min(m, head_words)),
+            sequence_hash_of(hashes, max(0, m - head_words), m), odd)
+
+
 @njit(nogil=True, cache=True)
 def _slot_signatures(data, off, word, plain, k, head_words):
-    """(SimHash of the word k-shingles, hash of the first and of the last `head_words` words, rows holding
-    a ``_num_num_`` word) per row of masked-slot bytes, over the words `_merged_words` finds: each word
-    hashed as it is read (a merged word's hash carried on over its tail), no word bytes copied."""
+    """`_row_signature` of each row of masked-slot bytes (`word`: each byte's class; rows in `plain` are
+    already through MASKS[-2:]): (sig, head, tail, rows holding a ``_num_num_`` word)."""
     n = len(off) - 1
     sig = np.empty(n, dtype=np.uint64)
     head = np.empty(n, dtype=np.uint64)
@@ -244,53 +290,56 @@ def _slot_signatures(data, off, word, plain, k, head_words):
     votes = np.empty(64, dtype=np.int64)
     packed = np.empty(8, dtype=np.uint64)
     for r in range(n):
-        i, end = off[r], off[r + 1]
-        m = 0  # finished words
-        h = np.uint64(0)  # the open word's polynomial and length
-        size_open = 0
-        started = False
-        after_num = False
-        while True:
-            i, j, after_num, link, odd_word = _word_at(data, i, end, word, after_num, plain[r])
-            if i == end:
-                break
-            odd[r] |= odd_word
-            if link:  # merged into the open word
-                h = hash_extend(h, data, i + 5, j)
-                size_open += j - i - 5
-            else:
-                if started:
-                    hashes[m] = hash_finish(h, size_open)
-                    m += 1
-                h = hash_extend(np.uint64(0), data, i, j)
-                size_open = j - i
-            started = True
-            i = j
-        if started:
-            hashes[m] = hash_finish(h, size_open)
-            m += 1
-        c = shingles_into(hashes, 0, m, k, shingles, 0)
-        sig[r] = simhash_of(shingles, 0, c, votes, packed)
-        head[r] = sequence_hash_of(hashes, 0, min(m, head_words))
-        tail[r] = sequence_hash_of(hashes, max(0, m - head_words), m)
+        sig[r], head[r], tail[r], odd[r] = _row_signature(data, off[r], off[r + 1], word, plain[r], k, head_words,
+                                                          hashes, shingles, votes, packed)
+    return sig, head, tail, odd
+
+
+@njit(nogil=True, cache=True)
+def _masked_signatures(data, off, table, above, above_hit, k, head_words):
+    """`_slot_signatures` of rows that have not been through MASKS[3:6] yet: each row is masked
+    (`_slot_masks.mask_row`), its bytes classed (`_utf8.class_run`) and its words hashed in buffers of
+    one row's size, reused from row to row, instead of a batch-sized array per pass."""
+    n = len(off) - 1
+    most = 0
+    for r in range(n):
+        most = max(most, off[r + 1] - off[r])
+    size1, size2, size3 = scratch_sizes(most)
+    s1 = np.empty(size1, dtype=np.uint8)
+    s2 = np.empty(size2, dtype=np.uint8)
+    s3 = np.empty(size3, dtype=np.uint8)
+    word = np.empty(size3, dtype=np.bool_)
+    hashes = np.empty(size3 + 1, dtype=np.uint64)
+    shingles = np.empty(size3 + 1, dtype=np.uint64)
+    votes = np.empty(64, dtype=np.int64)
+    packed = np.empty(8, dtype=np.uint64)
+    sig = np.empty(n, dtype=np.uint64)
+    head = np.empty(n, dtype=np.uint64)
+    tail = np.empty(n, dtype=np.uint64)
+    odd = np.zeros(n, dtype=np.bool_)
+    for r in range(n):
+        w = mask_row(data, off[r], off[r + 1], s1, s2, s3)
+        class_run(s3, 0, w, table, above, above_hit, word)
+        sig[r], head[r], tail[r], odd[r] = _row_signature(s3, 0, w, word, False, k, head_words, hashes, shingles,
+                                                          votes, packed)
     return sig, head, tail, odd
 
 
 def template_signatures(texts: pa.Array, *, lowered: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(template_sig, template_head, template_tail) per text, as int64 views of 64-bit hashes: each word
     (of `template_words`) hashed as `simhash.hash_strings` would, the shingles, SimHash and sequence
-    hashes of `traffic.simhash`, in one compiled pass over the masked-slot bytes (`_slot_signatures`;
-    rows with a ``_num_num_`` word take the regexes for the last two masks, as in `_words`).
-    `lowered`: the texts are already ``utf8_lower``-ed (the map lowercases once for the template and
-    the lexicons)."""
-    slots = _mask_slots(texts, lowered)
-    data, off = compact_layout(slots)
-    plain = np.zeros(len(slots), dtype=np.bool_)
-    sig, head, tail, odd = _slot_signatures(data, off, byte_class(data, _WORD_CHAR), plain, 3, HEAD_WORDS)
+    hashes of `traffic.simhash`, in one compiled pass over the texts after their rare masks
+    (`_masked_signatures`; rows with a ``_num_num_`` word take the regexes for the last two masks, as in
+    `_words`). `lowered`: the texts are already ``utf8_lower``-ed (the map lowercases once for the
+    template and the lexicons)."""
+    texts = _rare_masked(texts, lowered)
+    data, off = compact_layout(texts)
+    sig, head, tail, odd = _masked_signatures(data, off, codepoint_table(_WORD_CHAR), *above_bmp_class(data, _WORD_CHAR),
+                                              3, HEAD_WORDS)
     if odd.any():
-        fixed = _apply(slots.filter(pa.array(odd)), MASKS[-2:])
-        data, off = compact_layout(fixed)
         rows = np.flatnonzero(odd)
+        fixed = _apply(_slots_of(texts.filter(pa.array(odd))), MASKS[-2:])
+        data, off = compact_layout(fixed)
         sig[rows], head[rows], tail[rows], _ = _slot_signatures(data, off, byte_class(data, _WORD_CHAR),
                                                                 np.ones(len(rows), dtype=np.bool_), 3, HEAD_WORDS)
     return sig.view(np.int64), head.view(np.int64), tail.view(np.int64)
