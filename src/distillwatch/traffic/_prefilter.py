@@ -11,7 +11,9 @@ each; anything else requires nothing). A pattern with no clause stays a candidat
 and marks, per lexicon (any group of patterns: `traffic.lexicons` passes each flag pattern alone), the
 rows where some pattern has all its clauses satisfied. Only those rows go to
 RE2, so a lexicon's result is exactly the regex's: a row left out cannot match it. The literals are
-matched on the UTF-8 bytes of lowercased text, as the lexicons are written.
+matched on the UTF-8 bytes of lowercased text, as the lexicons are written. A pattern whose clauses
+all hold 1-byte literals (``\d\s*[-+*/^=]\s*\d``: a digit and an operator) keeps them as sets of
+bytes, checked on a mask of the bytes each row holds, built in the same pass.
 """
 
 from __future__ import annotations

@@ -18,8 +18,10 @@ prompts hold numbers. Each is one left-to-right pass here, exactly as RE2 reads 
 
 Openers and separators are ASCII or UTF-8 lead bytes, never continuation bytes, so copying byte by byte
 keeps characters whole. Each pass writes into one buffer sized for its worst case (untouched pages cost
-no memory), so the byte loop has no capacity test. Kernels run without the GIL (the map's worker
-threads run them in parallel).
+no memory), so the byte loop has no capacity test. Each pass is a function of one row (`mask_row` runs
+the three on a row, in scratch buffers of `scratch_sizes`, for `template._masked_signatures`), looped
+over a batch by `mask_quoted_tokens_numbers`. Kernels run without the GIL (the map's worker threads run
+them in parallel).
 """
 
 from __future__ import annotations

@@ -12,9 +12,9 @@ from one request to the next (code blocks, URLs, e-mail addresses, quoted string
   words or fewer get head == tail == a hash of the whole masked prompt.
 
 All three are computed for a whole array of prompts: Arrow regex kernels for the rare slot masks (code,
-URLs, e-mail addresses), compiled passes over the bytes for the others (`traffic._slot_masks`) and for
-the words and their hashes (`_slot_signatures`, built on `traffic.simhash`; `_merged_words` gives the
-words themselves).
+URLs, e-mail addresses), then one compiled pass that masks the others (`traffic._slot_masks`), classes
+the bytes and hashes the words of each row in buffers of one row's size (`_masked_signatures`, built on
+`traffic.simhash`; `_merged_words` gives the words themselves).
 Known weakness: scripts without spaces (Chinese, Japanese) split into few long "words", so their
 shingles are coarse.
 """
