@@ -12,7 +12,7 @@ and marks, per lexicon (any group of patterns: `traffic.lexicons` passes each fl
 rows where some pattern has all its clauses satisfied. Only those rows go to
 RE2, so a lexicon's result is exactly the regex's: a row left out cannot match it. The literals are
 matched on the UTF-8 bytes of lowercased text, as the lexicons are written. A pattern whose clauses
-all hold 1-byte literals (``\d\s*[-+*/^=]\s*\d``: a digit and an operator) keeps them as sets of
+all hold 1-byte literals (``\\d\\s*[-+*/^=]\\s*\\d``: a digit and an operator) keeps them as sets of
 bytes, checked on a mask of the bytes each row holds, built in the same pass.
 """
 
@@ -219,6 +219,19 @@ def _row_end(lane, r, present, byte_patterns, t):
             out[pattern_lexicon[p], r] = True
 
 
+@njit(inline="always", cache=True)
+def _walk_rest(data, lo, hi, state, present, lane, r, symbol, flat, shift, byte_mask, byte_patterns, t):
+    """Row `r` walked on alone over data[lo:hi] from the automaton's `state` and the byte mask `present`,
+    then finished (`_row_end`)."""
+    for i in range(lo, hi):
+        state = flat[state + symbol[data[i]]]
+        present |= byte_mask[data[i]]
+        if state < 0:
+            state = -state
+            _found(state >> shift, lane, r, t)
+    _row_end(lane, r, present, byte_patterns, t)
+
+
 @njit(nogil=True, cache=True)
 def _candidates(data, off, symbol, flat, shift, byte_mask, out_off, out_ids, atom_clause_off, atom_clauses,
                 clause_pattern, pattern_need, pattern_bytes, pattern_lexicon, n_lexicons):
@@ -260,21 +273,9 @@ def _candidates(data, off, symbol, flat, shift, byte_mask, out_off, out_ids, ato
             if sb < 0:
                 sb = -sb
                 _found(sb >> shift, 1, rb, t)
-        for i in range(ia + m, ea):
-            sa = flat[sa + symbol[data[i]]]
-            ma |= byte_mask[data[i]]
-            if sa < 0:
-                sa = -sa
-                _found(sa >> shift, 0, ra, t)
-        for i in range(ib + m, eb):
-            sb = flat[sb + symbol[data[i]]]
-            mb |= byte_mask[data[i]]
-            if sb < 0:
-                sb = -sb
-                _found(sb >> shift, 1, rb, t)
-        _row_end(0, ra, ma, byte_patterns, t)
+        _walk_rest(data, ia + m, ea, sa, ma, 0, ra, symbol, flat, shift, byte_mask, byte_patterns, t)
         if q + 1 < n:
-            _row_end(1, rb, mb, byte_patterns, t)
+            _walk_rest(data, ib + m, eb, sb, mb, 1, rb, symbol, flat, shift, byte_mask, byte_patterns, t)
     return out
 
 
