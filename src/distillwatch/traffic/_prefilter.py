@@ -185,7 +185,8 @@ def _found(state, lane, r, t):
     """Row `r` (walked in `lane`) reached `state`: each literal the state outputs satisfies its clauses,
     and a pattern whose clauses are all satisfied marks the row a candidate of its lexicon. `t`: the
     tables of `_candidates`; per lane, the last row each literal, clause and pattern was seen in."""
-    out_off, out_ids, atom_clause_off, atom_clauses, clause_pattern, pattern_need, pattern_bytes, pattern_lexicon = t[:8]
+    out_off, out_ids, atom_clause_off, atom_clauses, clause_pattern = t[:5]
+    pattern_need, pattern_bytes, pattern_lexicon = t[5:8]
     atom_seen, clause_seen, pattern_seen, pattern_got, out = t[8:]
     for k in range(out_off[state], out_off[state + 1]):
         a = out_ids[k]
@@ -249,7 +250,8 @@ def _candidates(data, off, symbol, flat, shift, byte_mask, out_off, out_ids, ato
         if pattern_need[p] == 0 and pattern_bytes[p] == 0:
             out[pattern_lexicon[p], :] = True
     t = (out_off, out_ids, atom_clause_off, atom_clauses, clause_pattern, pattern_need, pattern_bytes, pattern_lexicon,
-         np.full((2, len(atom_clause_off) - 1), -1, dtype=np.int64), np.full((2, len(clause_pattern)), -1, dtype=np.int64),
+         np.full((2, len(atom_clause_off) - 1), -1, dtype=np.int64),  # per lane (see _found)
+         np.full((2, len(clause_pattern)), -1, dtype=np.int64),
          np.full((2, len(pattern_need)), -1, dtype=np.int64), np.zeros((2, len(pattern_need)), dtype=np.int64), out)
     order = np.argsort(off[1:] - off[:-1], kind="stable")
     for q in range(0, n, 2):

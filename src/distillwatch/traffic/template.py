@@ -334,8 +334,8 @@ def template_signatures(texts: pa.Array, *, lowered: bool = False) -> tuple[np.n
     template and the lexicons)."""
     texts = _rare_masked(texts, lowered)
     data, off = compact_layout(texts)
-    sig, head, tail, odd = _masked_signatures(data, off, codepoint_table(_WORD_CHAR), *above_bmp_class(data, _WORD_CHAR),
-                                              3, HEAD_WORDS)
+    sig, head, tail, odd = _masked_signatures(data, off, codepoint_table(_WORD_CHAR),
+                                              *above_bmp_class(data, _WORD_CHAR), 3, HEAD_WORDS)
     if odd.any():
         rows = np.flatnonzero(odd)
         fixed = _apply(_slots_of(texts.filter(pa.array(odd))), MASKS[-2:])
