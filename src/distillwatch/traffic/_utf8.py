@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
-__all__ = ["one_array", "bytes_at", "string_layout", "compact_layout", "ascii_table", "codepoint_table", "decode", "char_class", "byte_class",
+__all__ = ["one_array", "bytes_at", "string_layout", "compact_layout", "ascii_table", "codepoint_table", "decode", "byte_class",
            "class_run", "above_bmp_class", "class_counts", "row_of"]
 
 
@@ -75,15 +75,6 @@ def decode(data: np.ndarray, lead: int = 0xC0) -> tuple[np.ndarray, np.ndarray, 
     return pos, cp, 2 + (b0 >= 0xE0) + (b0 >= 0xF0)
 
 
-def char_class(cps: np.ndarray, pattern: str) -> np.ndarray:
-    """Whether each code point matches the single-character RE2 class `pattern` (RE2 asked once per
-    distinct code point)."""
-    if not len(cps):
-        return np.zeros(0, dtype=bool)
-    uniq, inv = np.unique(cps, return_inverse=True)
-    return _classify(uniq, pattern)[inv]
-
-
 def _classify(uniq: np.ndarray, pattern: str) -> np.ndarray:
     chars = pa.array(uniq.astype("<u4").view("<U1"), pa.string())  # code point 0 reads as '', fixed below
     hit = pc.match_substring_regex(chars, pattern).to_numpy(zero_copy_only=False).astype(bool)
@@ -119,15 +110,10 @@ def bytes_at(data, i, end, word):
 def byte_class(data: np.ndarray, pattern: str) -> np.ndarray:
     """bool per byte of valid UTF-8 `data`: whether the character the byte belongs to matches `pattern`.
 
-    One compiled pass looks characters up in `codepoint_table`; the few above the BMP (4-byte
-    characters: emoji, rare scripts) are then asked of RE2 once per distinct code point (`char_class`)."""
-    hit = _byte_class(data, codepoint_table(pattern))
-    four, cp, _ = decode(data, lead=0xF0)
-    if len(four):
-        match = char_class(cp, pattern)
-        for k in range(4):
-            hit[np.minimum(four + k, len(data) - 1)] = match
-    return hit
+    One compiled pass (`class_run`) looks characters up in `codepoint_table`; the few above the BMP
+    (4-byte characters: emoji, rare scripts) are asked of RE2 once per distinct code point
+    (`above_bmp_class`)."""
+    return _byte_class(data, codepoint_table(pattern), *above_bmp_class(data, pattern))
 
 
 @njit(inline="always", cache=True)
@@ -160,10 +146,10 @@ def class_run(data, lo, hi, table, above, above_hit, out):
 
 
 @njit(nogil=True, cache=True)
-def _byte_class(data, table):
-    """`class_run` over the whole of `data`, with no answers above the BMP (`byte_class` adds them)."""
+def _byte_class(data, table, above, above_hit):
+    """`class_run` over the whole of `data`."""
     out = np.zeros(len(data), dtype=np.bool_)
-    class_run(data, 0, len(data), table, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.bool_), out)
+    class_run(data, 0, len(data), table, above, above_hit, out)
     return out
 
 
