@@ -172,7 +172,11 @@ def test_required_clauses_are_read_off_the_pattern():
 
     got = required_clauses(r"(rate|score) (the |this )?(response|answer)s?\b")
     assert got == [frozenset({"response", "answer"}), frozenset({"rate ", "score "})]  # most selective first
-    assert required_clauses(r"(response|answer) a\b[\s\S]{0,40}x") == [frozenset({"onse a", "swer a"})]
+    assert required_clauses(r"(response|answer) a\b[\s\S]{0,40}x") == [frozenset({"onse a\b", "swer a\b"})]
+    # word boundaries mark the ends of the literals they touch ("\b" in a clause literal: the backspace mark)
+    assert required_clauses(r"\b(git|api)\b") == [frozenset({"\bgit\b", "\bapi\b"})]
+    assert required_clauses(r"\bunit tests?\b") == [frozenset({"\bunit test"})]  # "s?" stands between
+    assert required_clauses(r"\b(think|go)+ step") == [frozenset({" step"})]  # a repeat's copies: no marks
     assert required_clauses(r"chain[- ]of[- ]thoughts?") == [frozenset({"thought"}), frozenset({"chain"})]
     assert required_clauses(r"\d\s*[-+*/^=×÷]\s*\d") == [frozenset("-+*/^=×÷"), frozenset("0123456789")]
     assert required_clauses(r"(foo)?bar|baz") == [frozenset({"bar", "baz"})]
@@ -228,22 +232,37 @@ def test_prefilter_marks_exactly_the_rows_holding_every_clause_of_a_pattern():
     """The compiled pass (two rows walked at once, paired by length) marks a lexicon's row exactly when
     one of its patterns has a literal of each of its clauses in the row's bytes, as a plain substring
     search finds: odd row counts, empty rows, rows of very different lengths and literals that overlap
-    or end the row included."""
+    or end the row included, and literals that must sit at word boundaries (RE2's ASCII \\b)."""
     from distillwatch.traffic._prefilter import LexiconPrefilter, clause_atoms, required_clauses
 
     lexicons = [(r"step[- ]by[- ]step", r"(rate|score) (the )?(response|answer)"), (r"\bhow many\b",),
                 (r"chain of thought",), (r"\d+",), (r"(über|naïve) (groß|café)",), (r"(x|y)*",),
-                (r"\d\s*[-+×]\s*\d", r"\bthe\b"), (r"\$[^$]+\$ (how|what)",)]
+                (r"\d\s*[-+×]\s*\d", r"\bthe\b"), (r"\$[^$]+\$ (how|what)",), (r"\b(git|c\+\+|_id|api)\b",),
+                (r"\bcafé\b|\bnaïve",)]
     pre = LexiconPrefilter(lexicons)
     words = ["step by step", "step-by", "rate the answer", "score response", "how many", "chain of", "thought",
-             "über groß", "naïve café", "x", "", "rate", "answer", "ste", "p by step", "3", "+", "×", "$", "what"]
+             "über groß", "naïve café", "x", "", "rate", "answer", "ste", "p by step", "3", "+", "×", "$", "what",
+             "digit", "git", "c++", "c++x", "_id", "a_id", "api.", "apis", "thex", "cafés", "xnaïve"]
     rng = np.random.default_rng(5)
     texts = ["", "step by step"] + [" ".join(rng.choice(words, size=rng.integers(0, 40))) for _ in range(301)]
     got = pre.candidates(pa.array(texts, pa.string()))
 
+    def word(raw, i):  # RE2's \b is ASCII: any other byte, and the text's ends, are not word characters
+        return 0 <= i < len(raw) and (chr(raw[i]).isascii() and (chr(raw[i]).isalnum() or raw[i] == ord("_")))
+
+    def occurs(raw, atom, left, right):
+        at = raw.find(atom)
+        while at >= 0:
+            end = at + len(atom)
+            if ((not left or word(raw, at - 1) != word(raw, at))
+                    and (not right or word(raw, end) != word(raw, end - 1))):
+                return True
+            at = raw.find(atom, at + 1)
+        return False
+
     def holds(text, pattern):
         raw = text.encode()
-        return all(any(a in raw for a in clause_atoms(clause)[1]) for clause in required_clauses(pattern))
+        return all(any(occurs(raw, *a) for a in clause_atoms(clause)[1]) for clause in required_clauses(pattern))
 
     want = np.array([[any(holds(t, p) for p in patterns) for t in texts] for patterns in lexicons])
     assert got.shape == want.shape and np.array_equal(got, want)

@@ -55,6 +55,19 @@ def test_tables_streams_and_empty_batches():
     assert empty.num_rows == 0 and empty.schema.equals(SIGNATURE_SCHEMA)
 
 
+def test_repeated_prompts_get_the_signatures_each_would_get_alone():
+    """A batch whose prompts repeat (exactly, or up to case) computes each distinct prompt once: every
+    row's signature is the one its request gets in a batch of its own."""
+    prompts = ["Solve 2x + 3 = 7 step by step.", "SOLVE 2x + 3 = 7 STEP BY STEP.", None, "",
+               "Rate the answer on a scale of 1 to 10.", "solve 2x + 3 = 7 step by step."]
+    log = from_records([make_record(i, messages=prompts[i % len(prompts)]) for i in range(15)])
+    lowered = pc.utf8_lower(pc.fill_null(log.column("prompt_text"), ""))
+    assert len(pc.unique(lowered)) < log.num_rows
+    alone = pa.Table.from_batches(list(map_signatures(log.to_batches(max_chunksize=1))))
+    assert pa.Table.from_batches([compute_signatures(log)]).equals(alone)
+    assert len(set(alone.column("template_sig").to_pylist())) > 1
+
+
 def test_spark_style_input_types_give_identical_signatures():
     # Spark hands mapInArrow large strings and its own session time zone; results must not change.
     log = _log()

@@ -5,7 +5,9 @@ text holding neither "rate" nor "score", or neither "response" nor "answer". `re
 such conditions off a pattern's syntax tree, as clauses of a conjunction, each clause a set of literals
 one of which must occur (a literal run is contiguous in any match; a repeat of at least one copies its
 body's conditions; an alternation needs one of its branches', so it needs the union of one clause from
-each; anything else requires nothing). A pattern with no clause stays a candidate everywhere.
+each; anything else requires nothing). A literal right after or before a ``\\b`` must also sit at a word
+boundary there (RE2's ``\\b`` is ASCII, so this is checked on the bytes next to it): ``\\b(git|api)\\b``
+leaves out the rows whose only "git" is in "digit". A pattern with no clause stays a candidate everywhere.
 
 `LexiconPrefilter` finds every literal of every clause in one Aho–Corasick pass per row (numba, no GIL)
 and marks, per lexicon (any group of patterns: `traffic.lexicons` passes each flag pattern alone), the
@@ -26,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 from numba import njit
 
-from ._utf8 import compact_layout
+from ._utf8 import ASCII_WORD, compact_layout
 
 __all__ = ["LexiconPrefilter", "clause_atoms", "required_clauses"]
 
@@ -39,8 +41,23 @@ _MAX_CLAUSES = 3  # the most selective clauses kept per pattern
 _MAX_BYTES = 6  # literals are cut to their first bytes (still required), which keeps the automaton small
 
 
+_BOUNDARY = "\b"  # marks an end of a clause's literal that must sit at a word boundary (RE2's ASCII \b)
+
+
+def _plain(literal: str) -> str:
+    """A clause literal without its boundary marks."""
+    return literal.strip(_BOUNDARY)
+
+
+def _marked(text: str, left: bool, right: bool) -> str:
+    """`text` as a clause literal, with a boundary mark at each end that must sit at a word boundary."""
+    if _BOUNDARY in text:
+        raise ValueError(f"a lexicon literal may not hold the character {_BOUNDARY!r}")
+    return (_BOUNDARY if left else "") + text + (_BOUNDARY if right else "")
+
+
 def _strength(clause: frozenset[str]) -> tuple[int, int]:
-    return min(len(a.encode()) for a in clause), -len(clause)
+    return min(len(_plain(a).encode()) for a in clause), -len(clause)
 
 
 def _class_chars(items) -> set[str] | None:
@@ -71,49 +88,70 @@ def _literal_branch(op, av) -> list[str] | None:
     return words
 
 
-def _clauses(items) -> list[frozenset[str]]:
-    """The clauses a match of the sequence `items` satisfies (a conjunction). A group of literal
-    alternatives followed by a literal run also gives each alternative joined to the run, cut to its
-    last `_MAX_BYTES` characters (``(response|answer) a`` needs "onse a" or "swer a")."""
+def _is_boundary(op, av) -> bool:
+    return op is C.AT and av is C.AT_BOUNDARY
+
+
+def _clauses(items, left: bool = False, right: bool = False) -> list[frozenset[str]]:
+    """The clauses a match of the sequence `items` satisfies (a conjunction); `left`/`right`: the sequence
+    is directly preceded/followed by ``\b``. A literal run or group of literal alternatives directly
+    after (before) a ``\b`` gets a boundary mark on its left (right) end: ``\b(git|api)\b`` needs "git"
+    or "api" as a whole word, which "digit" and "capital" are not. A group of literal alternatives
+    followed by a literal run also gives each alternative joined to the run, cut to its last `_MAX_BYTES`
+    characters (``(response|answer) a`` needs "onse a" or "swer a")."""
     out: list[frozenset[str]] = []
     run = ""
+    run_left = False  # the run starts right after a \b
     before: list[str] | None = None  # the literal alternatives just before `run`
+    boundary = left  # a \b right before the current item
 
-    def close_run():
+    def close_run(at_boundary: bool):
         if run:
-            out.append(frozenset([run]))
+            out.append(frozenset([_marked(run, run_left, at_boundary)]))
             if before:  # implies the alternatives' own clause, which it replaces
-                joined = frozenset((w + run)[-_MAX_BYTES:] for w in before)
-                out[:] = [joined if c == frozenset(before) else c for c in out]
+                joined = frozenset(_marked((w + run)[-_MAX_BYTES:], False, at_boundary) for w in before)
+                out[:] = [joined if frozenset(map(_plain, c)) == frozenset(before) else c for c in out]
 
-    for op, av in items:
+    for k, (op, av) in enumerate(items):
         if op is C.LITERAL:
+            if not run:
+                run_left = boundary
             run += chr(av)
+            boundary = False
             continue
-        if op is C.AT:  # zero-width (\b, ^): the literal characters around it stay contiguous
+        if _is_boundary(op, av):
+            close_run(True)
+            run, before, boundary = "", None, True
             continue
-        close_run()
+        if op is C.AT:  # other zero-width assertions (^, $): the literal characters around them stay contiguous
+            continue
+        close_run(False)
         run = ""
+        child_left = boundary
+        child_right = _is_boundary(*items[k + 1]) if k + 1 < len(items) else right
+        boundary = False
         before = _literal_branch(op, av)
         if op is C.IN:
             chars = _class_chars(av)
             if chars:
                 out.append(frozenset(chars))
         elif op in (C.MAX_REPEAT, C.MIN_REPEAT) and av[0] >= 1:
-            out.extend(_clauses(list(av[2])))
+            out.extend(_clauses(list(av[2])))  # a repeated body's copies need not each touch the boundaries
         elif op is C.SUBPATTERN:
-            out.extend(_clauses(list(av[3])))
+            out.extend(_clauses(list(av[3]), child_left, child_right))
         elif op is C.BRANCH:
-            best = [max(c, key=_strength) if (c := _clauses(list(b))) else None for b in av[1]]
+            best = [max(c, key=_strength) if (c := _clauses(list(b), child_left, child_right)) else None
+                    for b in av[1]]
             if all(best):
                 out.append(frozenset().union(*best))
-    close_run()
+    close_run(right)
     return out
 
 
 def required_clauses(pattern: str) -> list[frozenset[str]]:
     """Sets of literals such that every match of `pattern` contains one literal of each set (at most
-    `_MAX_CLAUSES`, the most selective; empty: nothing is known to be required)."""
+    `_MAX_CLAUSES`, the most selective; empty: nothing is known to be required). A literal may carry
+    boundary marks (``"\\bgit\\b"``, see `_clauses`): the match has a word boundary at that end of it."""
     found = set(_clauses(list(sre.parse(pattern))))
     for least in _MIN_BYTES:
         clauses = [c for c in found if _strength(c)[0] >= least]
@@ -122,12 +160,19 @@ def required_clauses(pattern: str) -> list[frozenset[str]]:
     return []
 
 
-def clause_atoms(clause: frozenset[str]) -> tuple[bool, frozenset[bytes]]:
-    """(whether the clause is a byte clause, what the prefilter looks for): one of these must occur in a
-    row's UTF-8 bytes. Literals are cut to their first `_MAX_BYTES` bytes, or to their first byte in a
-    clause holding a 1-byte literal (a byte clause)."""
+def clause_atoms(clause: frozenset[str]) -> tuple[bool, frozenset[tuple[bytes, bool, bool]]]:
+    """(whether the clause is a byte clause, what the prefilter looks for): one of these (UTF-8 bytes,
+    whether a word boundary must precede them, whether one must follow them) must occur in a row's
+    bytes. Literals are cut to their first `_MAX_BYTES` bytes (losing a boundary at their right end), or
+    to their first byte in a clause holding a 1-byte literal (a byte clause: boundaries dropped)."""
     single = _strength(clause)[0] == 1
-    return single, frozenset(a.encode()[:1 if single else _MAX_BYTES] for a in clause)
+    atoms = set()
+    for literal in clause:
+        raw = _plain(literal).encode()
+        cut = raw[:1 if single else _MAX_BYTES]
+        atoms.add((cut, not single and literal.startswith(_BOUNDARY),
+                   not single and cut == raw and literal.endswith(_BOUNDARY)))
+    return single, frozenset(atoms)
 
 
 def _automaton(atoms: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray, int, np.ndarray, np.ndarray]:
@@ -181,16 +226,32 @@ def _automaton(atoms: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray, int, np.
 
 
 @njit(inline="always", cache=True)
-def _found(state, lane, r, t):
-    """Row `r` (walked in `lane`) reached `state`: each literal the state outputs satisfies its clauses,
-    and a pattern whose clauses are all satisfied marks the row a candidate of its lexicon. `t`: the
-    tables of `_candidates`; per lane, the last row each literal, clause and pattern was seen in."""
+def _at_boundaries(data, start, stop, lo, hi, left, right, word):
+    """Whether data[start:stop], in the row data[lo:hi], has a word boundary (RE2's \\b: `word` tells the
+    ASCII word bytes; any other byte, and the row's ends, are not word characters) at its start if
+    `left` and at its end if `right`."""
+    if left and (start > lo and word[data[start - 1]]) == word[data[start]]:
+        return False
+    return not (right and (stop < hi and word[data[stop]]) == word[data[stop - 1]])
+
+
+@njit(inline="always", cache=True)
+def _found(state, lane, r, data, i, lo, hi, t, b):
+    """Row `r` = data[lo:hi] (walked in `lane`) reached `state` at its byte i: each literal the state
+    outputs (ending at i) satisfies its clauses if it sits at the word boundaries it needs, and a
+    pattern whose clauses are all satisfied marks the row a candidate of its lexicon. `t`: the tables of
+    `_candidates`; per lane, the last row each literal, clause and pattern was seen in. `b`: each
+    literal's length and boundaries, and the word bytes."""
     out_off, out_ids, atom_clause_off, atom_clauses, clause_pattern = t[:5]
     pattern_need, pattern_bytes, pattern_lexicon = t[5:8]
     atom_seen, clause_seen, pattern_seen, pattern_got, out = t[8:]
+    atom_len, atom_left, atom_right, word = b
     for k in range(out_off[state], out_off[state + 1]):
         a = out_ids[k]
         if atom_seen[lane, a] == r:
+            continue
+        if (atom_left[a] or atom_right[a]) and not _at_boundaries(data, i + 1 - atom_len[a], i + 1, lo, hi,
+                                                                  atom_left[a], atom_right[a], word):
             continue
         atom_seen[lane, a] = r
         for c in range(atom_clause_off[a], atom_clause_off[a + 1]):
@@ -221,25 +282,26 @@ def _row_end(lane, r, present, byte_patterns, t):
 
 
 @njit(inline="always", cache=True)
-def _walk_rest(data, lo, hi, state, present, lane, r, symbol, flat, shift, byte_mask, byte_patterns, t):
-    """Row `r` walked on alone over data[lo:hi] from the automaton's `state` and the byte mask `present`,
-    then finished (`_row_end`)."""
+def _walk_rest(data, row_lo, lo, hi, state, present, lane, r, symbol, flat, shift, byte_mask, byte_patterns, t, b):
+    """Row `r` = data[row_lo:hi] walked on alone over data[lo:hi] from the automaton's `state` and the
+    byte mask `present`, then finished (`_row_end`)."""
     for i in range(lo, hi):
         state = flat[state + symbol[data[i]]]
         present |= byte_mask[data[i]]
         if state < 0:
             state = -state
-            _found(state >> shift, lane, r, t)
+            _found(state >> shift, lane, r, data, i, row_lo, hi, t, b)
     _row_end(lane, r, present, byte_patterns, t)
 
 
 @njit(nogil=True, cache=True)
 def _candidates(data, off, symbol, flat, shift, byte_mask, out_off, out_ids, atom_clause_off, atom_clauses,
-                clause_pattern, pattern_need, pattern_bytes, pattern_lexicon, n_lexicons):
+                clause_pattern, pattern_need, pattern_bytes, pattern_lexicon, n_lexicons, b):
     """Literal a is in the clauses atom_clauses[atom_clause_off[a]:atom_clause_off[a + 1]]; clause c belongs
     to pattern clause_pattern[c], which has pattern_need[p] such clauses and the byte clauses of the bits
     pattern_bytes[p] (byte_mask[b]: the byte clauses byte b is in). A pattern is satisfied in a row when
-    each of its clauses had a literal occur in it (a pattern without clauses always is).
+    each of its clauses had a literal occur in it (a pattern without clauses always is), at the word
+    boundaries it needs (`b`: see `_found`).
 
     Rows are walked two at a time, paired by length, in one loop: a step of the automaton waits on the
     one before it, so two independent walks keep the core busy where one leaves it waiting."""
@@ -271,13 +333,13 @@ def _candidates(data, off, symbol, flat, shift, byte_mask, out_off, out_ids, ato
             mb |= byte_mask[data[ib + k]]
             if sa < 0:
                 sa = -sa
-                _found(sa >> shift, 0, ra, t)
+                _found(sa >> shift, 0, ra, data, ia + k, ia, ea, t, b)
             if sb < 0:
                 sb = -sb
-                _found(sb >> shift, 1, rb, t)
-        _walk_rest(data, ia + m, ea, sa, ma, 0, ra, symbol, flat, shift, byte_mask, byte_patterns, t)
+                _found(sb >> shift, 1, rb, data, ib + k, ib, eb, t, b)
+        _walk_rest(data, ia, ia + m, ea, sa, ma, 0, ra, symbol, flat, shift, byte_mask, byte_patterns, t, b)
         if q + 1 < n:
-            _walk_rest(data, ib + m, eb, sb, mb, 1, rb, symbol, flat, shift, byte_mask, byte_patterns, t)
+            _walk_rest(data, ib, ib + m, eb, sb, mb, 1, rb, symbol, flat, shift, byte_mask, byte_patterns, t, b)
     return out
 
 
@@ -285,7 +347,7 @@ class LexiconPrefilter:
     """Candidate rows of each of `lexicons` (sequences of patterns) in one pass: see the module docstring."""
 
     def __init__(self, lexicons: Sequence[Sequence[str]]):
-        atom_ids: dict[bytes, int] = {}
+        atom_ids: dict[tuple[bytes, bool, bool], int] = {}  # (bytes, boundary before, boundary after)
         atom_clauses: list[list[int]] = []  # per literal, the clauses holding it
         clause_off, pattern_lexicon, pattern_bytes = [0], [], []
         self._byte_mask = np.zeros(256, dtype=np.uint64)  # per byte, the bits of the byte clauses holding it
@@ -297,7 +359,7 @@ class LexiconPrefilter:
                     single, atoms = clause_atoms(clause)
                     if single:
                         if n_byte_clauses < _BYTE_CLAUSES:
-                            self._byte_mask[[a[0] for a in atoms]] |= np.uint64(1 << n_byte_clauses)
+                            self._byte_mask[[a[0][0] for a in atoms]] |= np.uint64(1 << n_byte_clauses)
                             bits |= 1 << n_byte_clauses
                             n_byte_clauses += 1
                         continue
@@ -312,7 +374,10 @@ class LexiconPrefilter:
                 pattern_bytes.append(bits)
         self.n_lexicons = len(lexicons)
         self.atoms = list(atom_ids)
-        self._symbol, self._flat, self._shift, self._out_off, self._out_ids = _automaton(self.atoms)
+        self._symbol, self._flat, self._shift, self._out_off, self._out_ids = _automaton([a for a, _, _ in self.atoms])
+        self._bounds = (np.array([len(a) for a, _, _ in self.atoms], dtype=np.int64),
+                        np.array([left for _, left, _ in self.atoms], dtype=np.bool_),
+                        np.array([right for _, _, right in self.atoms], dtype=np.bool_), ASCII_WORD)
         self._atom_clause_off = np.zeros(len(atom_clauses) + 1, dtype=np.int64)
         self._atom_clause_off[1:] = np.cumsum([len(c) for c in atom_clauses])
         self._atom_clauses = np.array([c for cs in atom_clauses for c in cs], dtype=np.int64)
@@ -326,4 +391,5 @@ class LexiconPrefilter:
         data, off = compact_layout(lowered)
         return _candidates(data, off, self._symbol, self._flat, self._shift, self._byte_mask, self._out_off,
                            self._out_ids, self._atom_clause_off, self._atom_clauses, self._clause_pattern,
-                           self._pattern_need, self._pattern_bytes, self._pattern_lexicon, self.n_lexicons)
+                           self._pattern_need, self._pattern_bytes, self._pattern_lexicon, self.n_lexicons,
+                           self._bounds)

@@ -17,8 +17,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
-__all__ = ["one_array", "bytes_at", "string_layout", "compact_layout", "ascii_table", "codepoint_table", "decode", "byte_class",
-           "class_run", "above_bmp_class", "class_counts", "row_of"]
+__all__ = ["ASCII_WORD", "one_array", "bytes_at", "string_layout", "compact_layout", "ascii_table", "codepoint_table",
+           "decode", "byte_class", "class_run", "above_bmp_class", "class_counts", "row_of"]
+
+ASCII_WORD = np.zeros(256, dtype=np.bool_)  # per byte, whether it is a word character of RE2's \b: [0-9A-Za-z_]
+for _lo, _hi in (b"09", b"AZ", b"az", b"__"):
+    ASCII_WORD[_lo:_hi + 1] = True
 
 
 def one_array(arr: pa.Array | pa.ChunkedArray) -> pa.Array:

@@ -9,7 +9,8 @@ regex would cost one RE2 call per match (stopwords, script characters, template 
 NumPy or compiled (numba, no GIL) passes over the UTF-8 bytes with identical results (`traffic._utf8`,
 `traffic._slot_masks`, `traffic.template`); hashes are compiled (`traffic.simhash`). To bound the regex work on
 very long prompts, flags and topics look at the first 4096 and last 1024 characters of the prompt,
-the language guess at the first 1000. `prompt_sample` picks, in the same pass, the prompts kept for
+the language guess at the first 1000. Every column derived from the prompt is computed once per distinct
+lowercased prompt of a batch and copied to its repeats (`prompt_signatures`). `prompt_sample` picks, in the same pass, the prompts kept for
 alert samples, by a hash of the request id (not by position in a batch: batches differ by engine).
 """
 
@@ -23,14 +24,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
-from ._utf8 import bytes_at, class_counts, compact_layout
+from ._utf8 import ASCII_WORD, bytes_at, class_counts, compact_layout
 from .lexicons import FLAGS, SCRIPTS, STOPWORDS, TOPIC_FALLBACK, TOPICS, candidates
 from .schema import LOG_SCHEMA
 from .simhash import hash_strings
 from .template import template_signatures
 
-__all__ = ["SIGNATURE_SCHEMA", "PASSTHROUGH", "PROMPT_SAMPLE_SCHEMA", "ROLE_PATTERNS", "compute_signatures",
-           "map_signatures", "prompt_sample", "bounded_text", "language_guess", "role_counts", "topic_guess",
+__all__ = ["SIGNATURE_SCHEMA", "PASSTHROUGH", "PROMPT_DERIVED", "PROMPT_SAMPLE_SCHEMA", "ROLE_PATTERNS",
+           "compute_signatures", "map_signatures", "prompt_sample", "prompt_signatures", "bounded_text", "language_guess", "role_counts", "topic_guess",
            "load_kernels"]
 
 HEAD_CHARS, TAIL_CHARS, LANG_CHARS = 4096, 1024, 1000
@@ -90,7 +91,7 @@ def language_guess(lowered: pa.Array) -> pa.Array:
     n = len(lowered)
     out = np.zeros(n, dtype=np.int32)  # index into _LANGUAGES: 0 is 'und'
     data, off = compact_layout(lowered)
-    hits, nonlatin = _language_pass(data, off, LANG_CHARS, _ASCII_WORD, _STOP_CODES, _STOP_LANGS, _STOP_LONGEST)
+    hits, nonlatin = _language_pass(data, off, LANG_CHARS, ASCII_WORD, _STOP_CODES, _STOP_LANGS, _STOP_LONGEST)
     latin = ~nonlatin
     if nonlatin.any():  # script counts only where some non-Latin character occurs
         text = pc.utf8_slice_codeunits(lowered.filter(pa.array(nonlatin)), 0, LANG_CHARS)
@@ -148,9 +149,6 @@ _STOP_CODES, _STOP_LANGS, _STOP_LONGEST = _stopword_table()
 for _lang, _rx in SCRIPTS.items():  # counted per character (`_utf8.class_counts`): single-character classes only
     if not re.fullmatch(r"\\p\{\w+\}|\[(?:\\p\{\w+\})+\]", _rx):
         raise ValueError(f"SCRIPTS[{_lang!r}] must be one character class of \\p{{...}} names")
-_ASCII_WORD = np.zeros(256, dtype=bool)  # RE2's \b word characters: [0-9A-Za-z_]
-for _r in (b"09", b"AZ", b"az", b"__"):
-    _ASCII_WORD[_r[0]:_r[1] + 1] = True
 
 
 @njit(nogil=True, cache=True)
@@ -288,32 +286,52 @@ def compute_signatures(batch: pa.RecordBatch | pa.Table) -> pa.RecordBatch:
     """The `SIGNATURE_SCHEMA` row of every request in a `LOG_SCHEMA` batch (same order, same length)."""
     if isinstance(batch, pa.Table):
         batch = batch.combine_chunks().to_batches()[0] if batch.num_rows else pa.RecordBatch.from_pylist([], LOG_SCHEMA)
-    prompt = batch.column("prompt_text")
     messages = pc.fill_null(batch.column("messages"), "")
-    lowered_whole = pc.utf8_lower(pc.fill_null(prompt, ""))
-    lowered = bounded_text(lowered_whole)  # cutting commutes with utf8_lower (one code point for one)
     plain = pc.starts_with(messages, '"').to_numpy(zero_copy_only=False).astype(bool)
     roles = role_counts(messages)
     computed: dict[str, object] = {
-        "prompt_chars": pc.fill_null(pc.utf8_length(pc.fill_null(prompt, "")), 0),
         "response_chars": pc.utf8_length(batch.column("response_text")),
         "n_messages": np.where(plain, 1, roles[0]),
         "n_user_turns": np.where(plain, 1, roles[1]),
         "n_assistant_turns": roles[2],
         "has_system_prompt": roles[3] > 0,
+        **prompt_signatures(batch.column("prompt_text")),
     }
-    computed["template_sig"], computed["template_head"], computed["template_tail"] = template_signatures(
-        lowered_whole, lowered=True)
-    rows = candidates(lowered)  # one compiled pass: the texts each lexicon could match
-    for name, lex in FLAGS.items():
-        computed[name] = lex.match(lowered, rows[name])
-    computed["lang"] = language_guess(lowered)
-    computed["topic"], computed["topic_mask"] = topic_guess(lowered, rows)
     arrays = []
     for field in SIGNATURE_SCHEMA:
         value = batch.column(field.name) if field.name in PASSTHROUGH else computed[field.name]
         arrays.append(pa.array(value).cast(field.type) if not isinstance(value, pa.Array) else value.cast(field.type))
     return pa.RecordBatch.from_arrays(arrays, schema=SIGNATURE_SCHEMA)
+
+
+PROMPT_DERIVED = ("prompt_chars", "template_sig", "template_head", "template_tail", *FLAGS, "lang", "topic",
+                  "topic_mask")  # the signature columns that depend on the prompt text alone
+
+
+def prompt_signatures(prompts: pa.Array) -> dict[str, pa.Array | np.ndarray]:
+    """The `PROMPT_DERIVED` columns of each prompt (nulls read as ''), computed once per distinct lowercased prompt
+    and copied to its repeats: API traffic repeats prompts (retries, eval suites, batch jobs, harvesting
+    sweeps), and every one of these columns is a function of the lowercased text alone."""
+    lowered = pc.utf8_lower(pc.fill_null(prompts, ""))
+    encoded = pc.dictionary_encode(lowered)
+    if len(encoded.dictionary) == len(lowered):
+        return _distinct_prompt_signatures(lowered)
+    at = encoded.indices
+    return {name: pc.take(value, at) if isinstance(value, pa.Array) else value[at.to_numpy()]
+            for name, value in _distinct_prompt_signatures(encoded.dictionary).items()}
+
+
+def _distinct_prompt_signatures(lowered_whole: pa.Array) -> dict[str, pa.Array | np.ndarray]:
+    """`prompt_signatures` of lowercased prompts, each computed."""
+    lowered = bounded_text(lowered_whole)  # cutting commutes with utf8_lower (one code point for one)
+    out: dict[str, pa.Array | np.ndarray] = {"prompt_chars": pc.utf8_length(lowered_whole)}
+    out["template_sig"], out["template_head"], out["template_tail"] = template_signatures(lowered_whole, lowered=True)
+    rows = candidates(lowered)  # one compiled pass: the texts each lexicon could match
+    for name, lex in FLAGS.items():
+        out[name] = lex.match(lowered, rows[name])
+    out["lang"] = language_guess(lowered)
+    out["topic"], out["topic_mask"] = topic_guess(lowered, rows)
+    return out
 
 
 PROMPT_SAMPLE_SCHEMA: pa.Schema = pa.schema([
