@@ -87,7 +87,7 @@ bdf AS (SELECT bucket FROM buckets GROUP BY bucket HAVING count(*) <= {bucket_ma
 kb AS (SELECT k, bucket, nb.nb FROM buckets JOIN bdf USING (bucket) JOIN nb USING (k)),
 sync_counts AS (SELECT x.k AS ka, y.k AS kb, count(*) AS c, min(x.nb) AS na, min(y.nb) AS nb
          FROM kb x JOIN kb y ON x.bucket = y.bucket AND x.k < y.k
-           AND x.nb >= {jaccard} * y.nb AND y.nb >= {jaccard} * x.nb
+           AND x.nb >= CAST({jaccard} AS DOUBLE) * y.nb AND y.nb >= CAST({jaccard} AS DOUBLE) * x.nb
          GROUP BY 1, 2 HAVING count(*) >= {min_sync}),
 sync AS (SELECT ia.account_id AS a, ib.account_id AS b, 'sync' AS kind, {sync_weight} AS w
          FROM sync_counts JOIN ids ia ON ia.k = sync_counts.ka JOIN ids ib ON ib.k = sync_counts.kb
