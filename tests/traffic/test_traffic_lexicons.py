@@ -177,6 +177,10 @@ def test_required_clauses_are_read_off_the_pattern():
     assert required_clauses(r"\b(git|api)\b") == [frozenset({"\bgit\b", "\bapi\b"})]
     assert required_clauses(r"\bunit tests?\b") == [frozenset({"\bunit test"})]  # "s?" stands between
     assert required_clauses(r"\b(think|go)+ step") == [frozenset({" step"})]  # a repeat's copies: no marks
+    # a mark counts as a byte of selectivity: "\bif\b" is kept beside "\bthen\b"
+    assert required_clauses(r"\bif\b[^.]{0,60}\bthen\b") == [frozenset({"\bthen\b"}), frozenset({"\bif\b"})]
+    # after ^ and whitespace only, a start mark ("\x02"): nothing but whitespace may precede the literal
+    assert required_clauses(r"^\s*(what|how)\b") == [frozenset({"\x02what\b", "\x02how\b"})]
     assert required_clauses(r"chain[- ]of[- ]thoughts?") == [frozenset({"thought"}), frozenset({"chain"})]
     assert required_clauses(r"\d\s*[-+*/^=×÷]\s*\d") == [frozenset("-+*/^=×÷"), frozenset("0123456789")]
     assert required_clauses(r"(foo)?bar|baz") == [frozenset({"bar", "baz"})]
@@ -238,23 +242,25 @@ def test_prefilter_marks_exactly_the_rows_holding_every_clause_of_a_pattern():
     lexicons = [(r"step[- ]by[- ]step", r"(rate|score) (the )?(response|answer)"), (r"\bhow many\b",),
                 (r"chain of thought",), (r"\d+",), (r"(über|naïve) (groß|café)",), (r"(x|y)*",),
                 (r"\d\s*[-+×]\s*\d", r"\bthe\b"), (r"\$[^$]+\$ (how|what)",), (r"\b(git|c\+\+|_id|api)\b",),
-                (r"\bcafé\b|\bnaïve",)]
+                (r"\bcafé\b|\bnaïve",), (r"^\s*(what|rate)\b", r"\bif\b[^.]*\bthen"), (r"^step",)]
     pre = LexiconPrefilter(lexicons)
     words = ["step by step", "step-by", "rate the answer", "score response", "how many", "chain of", "thought",
              "über groß", "naïve café", "x", "", "rate", "answer", "ste", "p by step", "3", "+", "×", "$", "what",
-             "digit", "git", "c++", "c++x", "_id", "a_id", "api.", "apis", "thex", "cafés", "xnaïve"]
+             "digit", "git", "c++", "c++x", "_id", "a_id", "api.", "apis", "thex", "cafés", "xnaïve", "if", "iff",
+             "then", "\n", "\v", "\t "]
     rng = np.random.default_rng(5)
     texts = ["", "step by step"] + [" ".join(rng.choice(words, size=rng.integers(0, 40))) for _ in range(301)]
+    texts += ["".join(rng.choice(words, size=rng.integers(0, 6))) for _ in range(200)]  # no spaces: starts vary
     got = pre.candidates(pa.array(texts, pa.string()))
 
     def word(raw, i):  # RE2's \b is ASCII: any other byte, and the text's ends, are not word characters
         return 0 <= i < len(raw) and (chr(raw[i]).isascii() and (chr(raw[i]).isalnum() or raw[i] == ord("_")))
 
-    def occurs(raw, atom, left, right):
+    def occurs(raw, atom, start, left, right):
         at = raw.find(atom)
         while at >= 0:
             end = at + len(atom)
-            if ((not left or word(raw, at - 1) != word(raw, at))
+            if ((not start or not raw[:at].strip(b" \t\n\f\r")) and (not left or word(raw, at - 1) != word(raw, at))
                     and (not right or word(raw, end) != word(raw, end - 1))):
                 return True
             at = raw.find(atom, at + 1)

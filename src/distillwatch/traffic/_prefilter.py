@@ -42,22 +42,40 @@ _MAX_BYTES = 6  # literals are cut to their first bytes (still required), which 
 
 
 _BOUNDARY = "\b"  # marks an end of a clause's literal that must sit at a word boundary (RE2's ASCII \b)
+_START = "\x02"  # marks a clause's literal that only whitespace (RE2's \s) may precede in the text (after ^\s*)
+_SPACE = np.zeros(256, dtype=np.bool_)  # RE2's \s: [\t\n\f\r ]
+_SPACE[[0x09, 0x0A, 0x0C, 0x0D, 0x20]] = True
 
 
 def _plain(literal: str) -> str:
-    """A clause literal without its boundary marks."""
-    return literal.strip(_BOUNDARY)
+    """A clause literal without its marks."""
+    return literal.lstrip(_START + _BOUNDARY).rstrip(_BOUNDARY)
 
 
-def _marked(text: str, left: bool, right: bool) -> str:
-    """`text` as a clause literal, with a boundary mark at each end that must sit at a word boundary."""
-    if _BOUNDARY in text:
-        raise ValueError(f"a lexicon literal may not hold the character {_BOUNDARY!r}")
-    return (_BOUNDARY if left else "") + text + (_BOUNDARY if right else "")
+def _marks(literal: str) -> tuple[bool, bool, bool]:
+    """(whether only whitespace may precede the literal, whether a word boundary must precede it, whether
+    one must follow it)."""
+    head = literal[:len(literal) - len(literal.lstrip(_START + _BOUNDARY))]
+    return _START in head, _BOUNDARY in head, literal.endswith(_BOUNDARY) and _plain(literal) != ""
+
+
+def _marked(text: str, left: bool, right: bool, start: bool = False) -> str:
+    """`text` as a clause literal, with a boundary mark at each end that must sit at a word boundary and a
+    start mark if only whitespace may precede it."""
+    if _BOUNDARY in text or _START in text:
+        raise ValueError(f"a lexicon literal may not hold the characters {_BOUNDARY!r} or {_START!r}")
+    return (_START if start else "") + (_BOUNDARY if left else "") + text + (_BOUNDARY if right else "")
+
+
+def _bytes(clause: frozenset[str]) -> int:
+    """The fewest bytes of a literal of the clause (1: a byte clause)."""
+    return min(len(_plain(a).encode()) for a in clause)
 
 
 def _strength(clause: frozenset[str]) -> tuple[int, int]:
-    return min(len(_plain(a).encode()) for a in clause), -len(clause)
+    """How selective a clause is: its weakest literal's bytes, each mark counted as one more (a word that
+    must stand alone, "\\bif\\b", is rarer than its bytes anywhere), then fewer literals first."""
+    return min(len(_plain(a).encode()) + sum(_marks(a)) for a in clause), -len(clause)
 
 
 def _class_chars(items) -> set[str] | None:
@@ -92,44 +110,57 @@ def _is_boundary(op, av) -> bool:
     return op is C.AT and av is C.AT_BOUNDARY
 
 
-def _clauses(items, left: bool = False, right: bool = False) -> list[frozenset[str]]:
+def _is_space_run(op, av) -> bool:
+    """Whether the item is ``\\s*`` (or ``\\s+``, ``\\s?``...): a repeat of RE2's whitespace class."""
+    return (op in (C.MAX_REPEAT, C.MIN_REPEAT) and len(av[2]) == 1 and av[2][0][0] is C.IN
+            and list(av[2][0][1]) == [(C.CATEGORY, C.CATEGORY_SPACE)])
+
+
+def _clauses(items, left: bool = False, right: bool = False, start: bool = False) -> list[frozenset[str]]:
     """The clauses a match of the sequence `items` satisfies (a conjunction); `left`/`right`: the sequence
-    is directly preceded/followed by ``\b``. A literal run or group of literal alternatives directly
-    after (before) a ``\b`` gets a boundary mark on its left (right) end: ``\b(git|api)\b`` needs "git"
-    or "api" as a whole word, which "digit" and "capital" are not. A group of literal alternatives
-    followed by a literal run also gives each alternative joined to the run, cut to its last `_MAX_BYTES`
-    characters (``(response|answer) a`` needs "onse a" or "swer a")."""
+    is directly preceded/followed by ``\\b``; `start`: only whitespace can precede it in the text. A
+    literal run or group of literal alternatives directly after (before) a ``\\b`` gets a boundary mark
+    on its left (right) end: ``\\b(git|api)\\b`` needs "git" or "api" as a whole word, which "digit" and
+    "capital" are not. One after ``^`` and whitespace only (``^\\s*(what|how)``) gets a start mark. A
+    group of literal alternatives followed by a literal run also gives each alternative joined to the run,
+    cut to its last `_MAX_BYTES` characters (``(response|answer) a`` needs "onse a" or "swer a")."""
     out: list[frozenset[str]] = []
     run = ""
-    run_left = False  # the run starts right after a \b
+    run_left = run_start = False  # the run starts right after a \b / after whitespace only
     before: list[str] | None = None  # the literal alternatives just before `run`
     boundary = left  # a \b right before the current item
+    anchored = start  # only whitespace before the current item
 
     def close_run(at_boundary: bool):
-        if run:
-            out.append(frozenset([_marked(run, run_left, at_boundary)]))
-            if before:  # implies the alternatives' own clause, which it replaces
-                joined = frozenset(_marked((w + run)[-_MAX_BYTES:], False, at_boundary) for w in before)
-                out[:] = [joined if frozenset(map(_plain, c)) == frozenset(before) else c for c in out]
+        if not run:
+            return
+        if not before or len(run) >= _MAX_BYTES:  # else each joined literal below holds the whole run
+            out.append(frozenset([_marked(run, run_left, at_boundary, run_start)]))
+        if before:  # implies the alternatives' own clause, which it replaces
+            joined = frozenset(_marked((w + run)[-_MAX_BYTES:], False, at_boundary) for w in before)
+            out[:] = [joined if frozenset(map(_plain, c)) == frozenset(before) else c for c in out]
 
     for k, (op, av) in enumerate(items):
         if op is C.LITERAL:
             if not run:
-                run_left = boundary
+                run_left, run_start = boundary, anchored
             run += chr(av)
-            boundary = False
+            boundary = anchored = False
             continue
         if _is_boundary(op, av):
             close_run(True)
             run, before, boundary = "", None, True
             continue
-        if op is C.AT:  # other zero-width assertions (^, $): the literal characters around them stay contiguous
+        if op is C.AT:  # other zero-width assertions: the literal characters around them stay contiguous
+            if av in (C.AT_BEGINNING, C.AT_BEGINNING_STRING) and not run:
+                anchored = True  # ^ and \A: the text starts here (RE2 is not multi-line)
             continue
         close_run(False)
         run = ""
-        child_left = boundary
+        child_left, child_start = boundary, anchored
         child_right = _is_boundary(*items[k + 1]) if k + 1 < len(items) else right
         boundary = False
+        anchored = anchored and _is_space_run(op, av)
         before = _literal_branch(op, av)
         if op is C.IN:
             chars = _class_chars(av)
@@ -138,9 +169,9 @@ def _clauses(items, left: bool = False, right: bool = False) -> list[frozenset[s
         elif op in (C.MAX_REPEAT, C.MIN_REPEAT) and av[0] >= 1:
             out.extend(_clauses(list(av[2])))  # a repeated body's copies need not each touch the boundaries
         elif op is C.SUBPATTERN:
-            out.extend(_clauses(list(av[3]), child_left, child_right))
+            out.extend(_clauses(list(av[3]), child_left, child_right, child_start))
         elif op is C.BRANCH:
-            best = [max(c, key=_strength) if (c := _clauses(list(b), child_left, child_right)) else None
+            best = [max(c, key=_strength) if (c := _clauses(list(b), child_left, child_right, child_start)) else None
                     for b in av[1]]
             if all(best):
                 out.append(frozenset().union(*best))
@@ -151,7 +182,8 @@ def _clauses(items, left: bool = False, right: bool = False) -> list[frozenset[s
 def required_clauses(pattern: str) -> list[frozenset[str]]:
     """Sets of literals such that every match of `pattern` contains one literal of each set (at most
     `_MAX_CLAUSES`, the most selective; empty: nothing is known to be required). A literal may carry
-    boundary marks (``"\\bgit\\b"``, see `_clauses`): the match has a word boundary at that end of it."""
+    marks (see `_clauses`): ``"\\bgit\\b"`` (``\\b`` the backspace character), a word boundary at that end
+    of it; a leading ``"\\x02"``, only whitespace before it in the text."""
     found = set(_clauses(list(sre.parse(pattern))))
     for least in _MIN_BYTES:
         clauses = [c for c in found if _strength(c)[0] >= least]
@@ -160,18 +192,19 @@ def required_clauses(pattern: str) -> list[frozenset[str]]:
     return []
 
 
-def clause_atoms(clause: frozenset[str]) -> tuple[bool, frozenset[tuple[bytes, bool, bool]]]:
-    """(whether the clause is a byte clause, what the prefilter looks for): one of these (UTF-8 bytes,
-    whether a word boundary must precede them, whether one must follow them) must occur in a row's
-    bytes. Literals are cut to their first `_MAX_BYTES` bytes (losing a boundary at their right end), or
-    to their first byte in a clause holding a 1-byte literal (a byte clause: boundaries dropped)."""
-    single = _strength(clause)[0] == 1
+def clause_atoms(clause: frozenset[str]) -> tuple[bool, frozenset[tuple[bytes, bool, bool, bool]]]:
+    """(whether the clause is a byte clause, what the prefilter looks for): one of these (UTF-8 bytes;
+    whether only whitespace may precede them in the row, whether a word boundary must precede them,
+    whether one must follow them) must occur in a row's bytes. Literals are cut to their first
+    `_MAX_BYTES` bytes (losing a boundary at their right end), or to their first byte in a clause holding
+    a 1-byte literal (a byte clause: marks dropped)."""
+    single = _bytes(clause) == 1
     atoms = set()
     for literal in clause:
         raw = _plain(literal).encode()
         cut = raw[:1 if single else _MAX_BYTES]
-        atoms.add((cut, not single and literal.startswith(_BOUNDARY),
-                   not single and cut == raw and literal.endswith(_BOUNDARY)))
+        start, left, right = _marks(literal) if not single else (False, False, False)
+        atoms.add((cut, start, left, right and cut == raw))
     return single, frozenset(atoms)
 
 
@@ -226,32 +259,45 @@ def _automaton(atoms: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray, int, np.
 
 
 @njit(inline="always", cache=True)
-def _at_boundaries(data, start, stop, lo, hi, left, right, word):
-    """Whether data[start:stop], in the row data[lo:hi], has a word boundary (RE2's \\b: `word` tells the
-    ASCII word bytes; any other byte, and the row's ends, are not word characters) at its start if
-    `left` and at its end if `right`."""
+def _first_non_space(data, lo, hi, space):
+    """The index of the first byte of data[lo:hi] that is not a `space` byte (hi if none)."""
+    while lo < hi and space[data[lo]]:
+        lo += 1
+    return lo
+
+
+@njit(inline="always", cache=True)
+def _in_place(data, start, stop, lo, hi, first, at_start, left, right, word):
+    """Whether data[start:stop], in the row data[lo:hi] whose first non-whitespace byte is at `first`, has
+    only whitespace before it in the row if `at_start`, and a word boundary (RE2's \\b: `word` tells the
+    ASCII word bytes; any other byte, and the row's ends, are not word characters) at its start if `left`
+    and at its end if `right`. (No loop here: one inside the automaton's step made the walk twice as slow.)"""
+    if at_start and first < start:
+        return False
     if left and (start > lo and word[data[start - 1]]) == word[data[start]]:
         return False
     return not (right and (stop < hi and word[data[stop]]) == word[data[stop - 1]])
 
 
 @njit(inline="always", cache=True)
-def _found(state, lane, r, data, i, lo, hi, t, b):
-    """Row `r` = data[lo:hi] (walked in `lane`) reached `state` at its byte i: each literal the state
-    outputs (ending at i) satisfies its clauses if it sits at the word boundaries it needs, and a
-    pattern whose clauses are all satisfied marks the row a candidate of its lexicon. `t`: the tables of
+def _found(state, lane, r, data, i, lo, hi, first, t, b):
+    """Row `r` = data[lo:hi] (walked in `lane`; its first non-whitespace byte at `first`) reached `state`
+    at its byte i: each literal the state outputs (ending at i) satisfies its clauses if it sits where its
+    marks need it (`_in_place`), and a pattern whose clauses are all satisfied marks the row a candidate
+    of its lexicon. `t`: the tables of
     `_candidates`; per lane, the last row each literal, clause and pattern was seen in. `b`: each
-    literal's length and boundaries, and the word bytes."""
+    literal's length, whether it has marks and which (`clause_atoms`), the word bytes (and the whitespace
+    bytes, for `_candidates`)."""
     out_off, out_ids, atom_clause_off, atom_clauses, clause_pattern = t[:5]
     pattern_need, pattern_bytes, pattern_lexicon = t[5:8]
     atom_seen, clause_seen, pattern_seen, pattern_got, out = t[8:]
-    atom_len, atom_left, atom_right, word = b
+    atom_len, atom_marked, atom_start, atom_left, atom_right, word = b[:6]
     for k in range(out_off[state], out_off[state + 1]):
         a = out_ids[k]
         if atom_seen[lane, a] == r:
             continue
-        if (atom_left[a] or atom_right[a]) and not _at_boundaries(data, i + 1 - atom_len[a], i + 1, lo, hi,
-                                                                  atom_left[a], atom_right[a], word):
+        if atom_marked[a] and not _in_place(data, i + 1 - atom_len[a], i + 1, lo, hi, first, atom_start[a],
+                                            atom_left[a], atom_right[a], word):
             continue
         atom_seen[lane, a] = r
         for c in range(atom_clause_off[a], atom_clause_off[a + 1]):
@@ -282,15 +328,16 @@ def _row_end(lane, r, present, byte_patterns, t):
 
 
 @njit(inline="always", cache=True)
-def _walk_rest(data, row_lo, lo, hi, state, present, lane, r, symbol, flat, shift, byte_mask, byte_patterns, t, b):
-    """Row `r` = data[row_lo:hi] walked on alone over data[lo:hi] from the automaton's `state` and the
-    byte mask `present`, then finished (`_row_end`)."""
+def _walk_rest(data, row_lo, lo, hi, first, state, present, lane, r, symbol, flat, shift, byte_mask, byte_patterns,
+               t, b):
+    """Row `r` = data[row_lo:hi] (first non-whitespace byte at `first`) walked on alone over data[lo:hi]
+    from the automaton's `state` and the byte mask `present`, then finished (`_row_end`)."""
     for i in range(lo, hi):
         state = flat[state + symbol[data[i]]]
         present |= byte_mask[data[i]]
         if state < 0:
             state = -state
-            _found(state >> shift, lane, r, data, i, row_lo, hi, t, b)
+            _found(state >> shift, lane, r, data, i, row_lo, hi, first, t, b)
     _row_end(lane, r, present, byte_patterns, t)
 
 
@@ -322,6 +369,8 @@ def _candidates(data, off, symbol, flat, shift, byte_mask, out_off, out_ids, ato
         ia, ea = off[ra], off[ra + 1]
         ib, eb = off[rb], off[rb + 1] if q + 1 < n else off[rb]
         m = min(ea - ia, eb - ib)
+        fa = _first_non_space(data, ia, ea, b[6])
+        fb = _first_non_space(data, ib, eb, b[6])
         sa = 0
         sb = 0
         ma = np.uint64(0)
@@ -333,13 +382,13 @@ def _candidates(data, off, symbol, flat, shift, byte_mask, out_off, out_ids, ato
             mb |= byte_mask[data[ib + k]]
             if sa < 0:
                 sa = -sa
-                _found(sa >> shift, 0, ra, data, ia + k, ia, ea, t, b)
+                _found(sa >> shift, 0, ra, data, ia + k, ia, ea, fa, t, b)
             if sb < 0:
                 sb = -sb
-                _found(sb >> shift, 1, rb, data, ib + k, ib, eb, t, b)
-        _walk_rest(data, ia, ia + m, ea, sa, ma, 0, ra, symbol, flat, shift, byte_mask, byte_patterns, t, b)
+                _found(sb >> shift, 1, rb, data, ib + k, ib, eb, fb, t, b)
+        _walk_rest(data, ia, ia + m, ea, fa, sa, ma, 0, ra, symbol, flat, shift, byte_mask, byte_patterns, t, b)
         if q + 1 < n:
-            _walk_rest(data, ib, ib + m, eb, sb, mb, 1, rb, symbol, flat, shift, byte_mask, byte_patterns, t, b)
+            _walk_rest(data, ib, ib + m, eb, fb, sb, mb, 1, rb, symbol, flat, shift, byte_mask, byte_patterns, t, b)
     return out
 
 
@@ -347,7 +396,7 @@ class LexiconPrefilter:
     """Candidate rows of each of `lexicons` (sequences of patterns) in one pass: see the module docstring."""
 
     def __init__(self, lexicons: Sequence[Sequence[str]]):
-        atom_ids: dict[tuple[bytes, bool, bool], int] = {}  # (bytes, boundary before, boundary after)
+        atom_ids: dict[tuple[bytes, bool, bool, bool], int] = {}  # `clause_atoms`' (bytes, marks...)
         atom_clauses: list[list[int]] = []  # per literal, the clauses holding it
         clause_off, pattern_lexicon, pattern_bytes = [0], [], []
         self._byte_mask = np.zeros(256, dtype=np.uint64)  # per byte, the bits of the byte clauses holding it
@@ -374,10 +423,10 @@ class LexiconPrefilter:
                 pattern_bytes.append(bits)
         self.n_lexicons = len(lexicons)
         self.atoms = list(atom_ids)
-        self._symbol, self._flat, self._shift, self._out_off, self._out_ids = _automaton([a for a, _, _ in self.atoms])
-        self._bounds = (np.array([len(a) for a, _, _ in self.atoms], dtype=np.int64),
-                        np.array([left for _, left, _ in self.atoms], dtype=np.bool_),
-                        np.array([right for _, _, right in self.atoms], dtype=np.bool_), ASCII_WORD)
+        self._symbol, self._flat, self._shift, self._out_off, self._out_ids = _automaton([a[0] for a in self.atoms])
+        marks = np.array([a[1:] for a in self.atoms], dtype=np.bool_).reshape(len(self.atoms), 3)
+        self._bounds = (np.array([len(a[0]) for a in self.atoms], dtype=np.int64), marks.any(axis=1),
+                        marks[:, 0].copy(), marks[:, 1].copy(), marks[:, 2].copy(), ASCII_WORD, _SPACE)
         self._atom_clause_off = np.zeros(len(atom_clauses) + 1, dtype=np.int64)
         self._atom_clause_off[1:] = np.cumsum([len(c) for c in atom_clauses])
         self._atom_clauses = np.array([c for cs in atom_clauses for c in cs], dtype=np.int64)
