@@ -91,7 +91,7 @@ def test_load_kernels_compiles_what_the_map_uses():
 
     kernels = [_slot_masks._mask_quoted, _slot_masks._mask_tokens, _slot_masks._mask_numbers, _utf8._byte_class,
                template._slot_signatures, template._masked_signatures, template._rare_rows, signatures._language_pass, simhash._hash_all,
-               _prefilter._candidates, signatures._role_counts]
+               _prefilter._candidates, signatures._role_counts, signatures._ip_prefix24]
     load_kernels()
     before = [len(k.signatures) for k in kernels]
     assert min(before) >= 1
@@ -116,3 +116,23 @@ def test_role_counts_equal_the_regex_counts():
                      for p in ROLE_PATTERNS])
     got = role_counts(arr)
     assert np.array_equal(got, want) and (got.sum(axis=1) > 50).all()
+
+
+def test_ip_prefix24_equals_the_sql_it_replaces():
+    """The compiled /24 prefix is what DuckDB's CASE/LIKE/regexp_extract expression gives, for IPv4 and
+    IPv6 addresses, malformed and odd values and nulls, on a sliced array."""
+    import duckdb
+
+    from distillwatch.traffic.signatures import ip_prefix24
+
+    ips = ["x", "10.1.2.3", "192.168.100.255", "2001:db8::1", "1.2.3", "a.b.c.d", "1.2.3.4.5", "01.2.3.4", "", None,
+           "1..2.3", " 1.2.3.4", "1.2.3.", "1.2.3x.4", "1.2.3.4é", "é.1.2.3", "12.34.56.78:8080", "1.2..", "...",
+           "١.٢.٣.٤", "999999.0.0.1"]
+    arr = pa.array(ips, pa.string()).slice(1)
+    con = duckdb.connect()
+    con.register("t", pa.table({"ip": arr}))
+    want = con.execute("""SELECT CASE WHEN ip LIKE '%.%.%.%' THEN regexp_extract(ip, '^([0-9]+[.][0-9]+[.][0-9]+)[.]', 1)
+                          ELSE ip END FROM t""").fetchall()
+    got = ip_prefix24(arr)
+    assert got.to_pylist() == [w for (w,) in want]
+    assert got.to_pylist()[:3] == ["10.1.2", "192.168.100", "2001:db8::1"]

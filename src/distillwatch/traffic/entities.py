@@ -43,8 +43,7 @@ WITH releases AS (
 )
 SELECT s.account_id,
   count(DISTINCT s.{account}) AS n_accounts,
-  count(DISTINCT CASE WHEN s.ip LIKE '%.%.%.%' THEN regexp_extract(s.ip, '^([0-9]+[.][0-9]+[.][0-9]+)[.]', 1)
-                      ELSE s.ip END) AS n_ip24,
+  count(DISTINCT s.ip24) AS n_ip24,
   avg(CASE WHEN r.released IS NOT NULL AND s.timestamp < r.released + INTERVAL {pivot_hours} HOUR
       THEN 1 ELSE 0 END) AS pivot_share,
   CAST(count(DISTINCT hour(s.timestamp)) AS DOUBLE) / 24 AS active_hours_share,

@@ -57,9 +57,7 @@ class LinkOptions:
 
 
 ATTRIBUTES_SQL = """
-SELECT DISTINCT account_id, 'ip24' AS kind,
-  CASE WHEN ip LIKE '%.%.%.%' THEN regexp_extract(ip, '^([0-9]+[.][0-9]+[.][0-9]+)[.]', 1) ELSE ip END AS value
-  FROM {t} WHERE ip IS NOT NULL
+SELECT DISTINCT account_id, 'ip24' AS kind, ip24 AS value FROM {t} WHERE ip24 IS NOT NULL
 UNION ALL SELECT DISTINCT account_id, 'user_agent', user_agent FROM {t} WHERE user_agent IS NOT NULL
 UNION ALL SELECT DISTINCT account_id, 'payment', payment_fingerprint FROM {t} WHERE payment_fingerprint IS NOT NULL
 UNION ALL SELECT DISTINCT account_id, 'org', org_id FROM {t} WHERE org_id IS NOT NULL

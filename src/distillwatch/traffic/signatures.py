@@ -24,15 +24,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
-from ._utf8 import ASCII_WORD, bytes_at, class_counts, compact_layout
+from ._utf8 import ASCII_WORD, bytes_at, class_counts, compact_layout, one_array
 from .lexicons import FLAGS, SCRIPTS, STOPWORDS, TOPIC_FALLBACK, TOPICS, candidates
 from .schema import LOG_SCHEMA
 from .simhash import hash_strings
 from .template import template_signatures
 
 __all__ = ["SIGNATURE_SCHEMA", "PASSTHROUGH", "PROMPT_DERIVED", "PROMPT_SAMPLE_SCHEMA", "ROLE_PATTERNS",
-           "compute_signatures", "map_signatures", "prompt_sample", "prompt_signatures", "bounded_text", "language_guess", "role_counts", "topic_guess",
-           "load_kernels"]
+           "compute_signatures", "ip_prefix24", "map_signatures", "prompt_sample", "prompt_signatures", "bounded_text",
+           "language_guess", "role_counts", "topic_guess", "load_kernels"]
 
 HEAD_CHARS, TAIL_CHARS, LANG_CHARS = 4096, 1024, 1000
 PROMPT_SAMPLE_MOD, PROMPT_SAMPLE_CHARS = 16, 400  # keep 1 prompt in 16 (plus every flagged one), 400 chars
@@ -56,6 +56,7 @@ _COMPUTED = (
     ("lang", pa.string(), "Language guess: ISO 639-1 code, or 'und' when undetermined."),
     ("topic", pa.string(), f"Capability category with the most lexicon hits, or {TOPIC_FALLBACK!r}."),
     ("topic_mask", pa.int32(), "Bit i set when TOPICS category i matched (order of traffic.lexicons.TOPICS)."),
+    ("ip24", pa.string(), "The IPv4 /24 prefix of ip (see ip_prefix24): the network linking and n_ip24 count."),
 )
 
 SIGNATURE_SCHEMA: pa.Schema = pa.schema(
@@ -295,6 +296,7 @@ def compute_signatures(batch: pa.RecordBatch | pa.Table) -> pa.RecordBatch:
         "n_user_turns": np.where(plain, 1, roles[1]),
         "n_assistant_turns": roles[2],
         "has_system_prompt": roles[3] > 0,
+        "ip24": ip_prefix24(batch.column("ip")),
         **prompt_signatures(batch.column("prompt_text")),
     }
     arrays = []
@@ -302,6 +304,59 @@ def compute_signatures(batch: pa.RecordBatch | pa.Table) -> pa.RecordBatch:
         value = batch.column(field.name) if field.name in PASSTHROUGH else computed[field.name]
         arrays.append(pa.array(value).cast(field.type) if not isinstance(value, pa.Array) else value.cast(field.type))
     return pa.RecordBatch.from_arrays(arrays, schema=SIGNATURE_SCHEMA)
+
+
+def ip_prefix24(ips: pa.Array) -> pa.Array:
+    """Each address's /24 network, as the SQL ``CASE WHEN ip LIKE '%.%.%.%' THEN regexp_extract(ip,
+    '^([0-9]+[.][0-9]+[.][0-9]+)[.]', 1) ELSE ip END`` gives it on DuckDB and Spark: with three dots or
+    more, the first three numbers ('' when the text does not start with three numbers and dots); else the
+    text itself (an IPv6 address, a host name). Nulls stay null. One compiled pass instead of a regex per
+    row in every query that groups by it."""
+    ips = one_array(ips)
+    data, off = compact_layout(ips)
+    out, out_off = _ip_prefix24(data, off)
+    valid = None if ips.null_count == 0 else pa.py_buffer(
+        np.packbits(ips.is_valid().to_numpy(zero_copy_only=False), bitorder="little"))
+    wide = out_off[-1] >= 2**31
+    return pa.Array.from_buffers(pa.large_string() if wide else pa.string(), len(ips),
+                                 [valid, pa.py_buffer(out_off if wide else out_off.astype(np.int32)),
+                                  pa.py_buffer(out)]).cast(pa.string())
+
+
+@njit(inline="always", cache=True)
+def _number_then_dot(data, i, end):
+    """Where a run of ASCII digits from `i` followed by a dot ends (after the dot), or -1."""
+    j = i
+    while j < end and 0x30 <= data[j] <= 0x39:
+        j += 1
+    return j + 1 if j > i and j < end and data[j] == 0x2E else -1
+
+
+@njit(nogil=True, cache=True)
+def _ip_prefix24(data, off):
+    n = len(off) - 1
+    out = np.empty(len(data), dtype=np.uint8)
+    out_off = np.zeros(n + 1, dtype=np.int64)
+    w = 0
+    for r in range(n):
+        lo, hi = off[r], off[r + 1]
+        dots = 0
+        for i in range(lo, hi):
+            dots += data[i] == 0x2E
+        stop = hi
+        if dots >= 3:
+            stop = lo  # '' unless three numbers and dots start the text
+            j = _number_then_dot(data, lo, hi)
+            if j >= 0:
+                j = _number_then_dot(data, j, hi)
+            if j >= 0:
+                j = _number_then_dot(data, j, hi)
+            if j >= 0:
+                stop = j - 1
+        out[w:w + stop - lo] = data[lo:stop]
+        w += stop - lo
+        out_off[r + 1] = w
+    return out[:w], out_off
 
 
 PROMPT_DERIVED = ("prompt_chars", "template_sig", "template_head", "template_tail", *FLAGS, "lang", "topic",
