@@ -9,6 +9,9 @@ every timestamp by k weeks and gives accounts, orgs, API keys, payment fingerpri
 share infrastructure or timing with another copy's (linking and clustering do the work of one week, k
 times). Each size is scanned in a fresh process by `bench/scan.py --throughput-only --log`, which
 reports requests/s end to end and that process's peak RSS; the logs are written under `--work`.
+The sizes of `--distinct-prompts` are also scanned with every prompt made distinct: the map computes a
+prompt's signatures once per distinct prompt of a batch, and the simulated week repeats prompts (about
+53% of the prompts of a 65,536-request batch are distinct), so that log is the map's worst case.
 """
 
 from __future__ import annotations
@@ -59,6 +62,23 @@ def write_log(base: Path, rows: int, out: Path) -> None:
             k += 1
 
 
+def write_distinct_prompts(log: Path, out: Path) -> None:
+    """`log` with every prompt made distinct (" [request id]" appended to the last message and to the
+    prompt text): the worst case for the map, which computes the prompt's signatures once per distinct
+    prompt of a batch. The simulated logs repeat prompts (a pool of real user prompts, templated sweeps)."""
+    import duckdb
+
+    path, dest = str(log).replace("'", "''"), str(out).replace("'", "''")
+    con = duckdb.connect()
+    con.execute(f"""COPY (SELECT * REPLACE (
+                        regexp_replace(messages, '"(}}\\])?$', ' [' || request_id || ']"\\1') AS messages,
+                        prompt_text || ' [' || request_id || ']' AS prompt_text)
+                    FROM read_parquet('{path}')) TO '{dest}' (FORMAT parquet, ROW_GROUP_SIZE 65536)""")
+    rows, distinct = con.execute(f"SELECT count(*), count(DISTINCT messages) FROM read_parquet('{dest}')").fetchone()
+    if distinct != rows:
+        raise SystemExit(f"{out}: {rows - distinct} messages still repeat (a format this script does not edit)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--base", type=Path, default=None, help="a simulated week (distillwatch lab traffic); default: "
@@ -66,6 +86,8 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
     ap.add_argument("--work", type=Path, default=Path("/tmp/distillwatch-scan-scale"))
     ap.add_argument("--memory-limit", default=None, help="passed to bench/scan.py (default: scan's own)")
+    ap.add_argument("--distinct-prompts", type=int, nargs="*", default=[1_000_000], metavar="N",
+                    help="sizes also scanned with every prompt made distinct (the map's worst case); default 1M")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
@@ -77,23 +99,30 @@ def main() -> None:
 
             simulate_traffic(args.base, 5000, 7, None, seed=0)
     runs = []
-    for rows in [pq.ParquetFile(args.base).metadata.num_rows, *args.sizes]:
+    sizes = [(rows, False) for rows in [pq.ParquetFile(args.base).metadata.num_rows, *args.sizes]]
+    for rows, distinct in sizes + [(rows, True) for rows in args.distinct_prompts]:
         log = args.work / f"log-{rows}.parquet"
         if not log.exists():
             t = time.perf_counter()
             write_log(args.base, rows, log)
             print(f"wrote {log} ({rows:,} rows, {time.perf_counter() - t:.0f} s)", flush=True)
-        res = args.work / f"scan-{rows}.json"
+        if distinct:
+            log, plain = args.work / f"log-{rows}-distinct.parquet", log
+            if not log.exists():
+                write_distinct_prompts(plain, log)
+        res = args.work / f"scan-{rows}{'-distinct' if distinct else ''}.json"
         limit = ["--memory-limit", args.memory_limit] if args.memory_limit else []
         subprocess.run([sys.executable, str(ROOT / "bench" / "scan.py"), "--throughput-only", "--log", str(log),
                         "--out", str(res), *limit], check=True, stdout=subprocess.DEVNULL)
         throughput = json.loads(res.read_text())["throughput"]
         tp = throughput.get("duckdb", throughput)
-        runs.append({"requests": rows, "log_mb": round(log.stat().st_size / 2**20, 1), **tp})
+        runs.append({"requests": rows, "prompts": "all distinct" if distinct else "as simulated",
+                     "log_mb": round(log.stat().st_size / 2**20, 1), **tp})
         print(json.dumps(runs[-1]), flush=True)
     result = {"benchmark": "scan_scale", "base": str(args.base), "engine": "duckdb",
               "what": "scan --throughput-only on a simulated week repeated as consecutive weeks (new population "
-                      "per copy); requests/s end to end and the scanning process's peak RSS",
+                      "per copy); requests/s end to end and the scanning process's peak RSS; 'all distinct': "
+                      "the same log with every prompt made distinct",
               "runs": runs}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
