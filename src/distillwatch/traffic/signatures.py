@@ -10,8 +10,9 @@ NumPy or compiled (numba, no GIL) passes over the UTF-8 bytes with identical res
 `traffic._slot_masks`, `traffic.template`); hashes are compiled (`traffic.simhash`). To bound the regex work on
 very long prompts, flags and topics look at the first 4096 and last 1024 characters of the prompt,
 the language guess at the first 1000. Every column derived from the prompt is computed once per distinct
-lowercased prompt of a batch and copied to its repeats (`prompt_signatures`). `prompt_sample` picks, in the same pass, the prompts kept for
-alert samples, by a hash of the request id (not by position in a batch: batches differ by engine).
+lowercased prompt of a batch and copied to its repeats (`prompt_signatures`). `prompt_sample` picks, in
+the same pass, the prompts kept for alert samples, by a hash of the request id (not by position in a
+batch: batches differ by engine).
 """
 
 from __future__ import annotations
@@ -334,6 +335,7 @@ def _number_then_dot(data, i, end):
 
 @njit(nogil=True, cache=True)
 def _ip_prefix24(data, off):
+    """(bytes, offsets) of `ip_prefix24` of each row of IP text bytes."""
     n = len(off) - 1
     out = np.empty(len(data), dtype=np.uint8)
     out_off = np.zeros(n + 1, dtype=np.int64)
