@@ -7,7 +7,8 @@ one of which must occur (a literal run is contiguous in any match; a repeat of a
 body's conditions; an alternation needs one of its branches', so it needs the union of one clause from
 each; anything else requires nothing). A literal right after or before a ``\\b`` must also sit at a word
 boundary there (RE2's ``\\b`` is ASCII, so this is checked on the bytes next to it): ``\\b(git|api)\\b``
-leaves out the rows whose only "git" is in "digit". A pattern with no clause stays a candidate everywhere.
+leaves out the rows whose only "git" is in "digit"; one after ``^\\s*`` must start the text (after
+whitespace only). A pattern with no clause stays a candidate everywhere.
 
 `LexiconPrefilter` finds every literal of every clause in one Aho–Corasick pass per row (numba, no GIL)
 and marks, per lexicon (any group of patterns: `traffic.lexicons` passes each flag pattern alone), the
