@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 from numba import njit
 
-from ._utf8 import ASCII_WORD, compact_layout
+from ._utf8 import ASCII_SPACE, ASCII_WORD, compact_layout
 
 __all__ = ["LexiconPrefilter", "clause_atoms", "required_clauses"]
 
@@ -44,8 +44,6 @@ _MAX_BYTES = 6  # literals are cut to their first bytes (still required), which 
 
 _BOUNDARY = "\b"  # marks an end of a clause's literal that must sit at a word boundary (RE2's ASCII \b)
 _START = "\x02"  # marks a clause's literal that only whitespace (RE2's \s) may precede in the text (after ^\s*)
-_SPACE = np.zeros(256, dtype=np.bool_)  # RE2's \s: [\t\n\f\r ]
-_SPACE[[0x09, 0x0A, 0x0C, 0x0D, 0x20]] = True
 
 
 def _plain(literal: str) -> str:
@@ -427,7 +425,7 @@ class LexiconPrefilter:
         self._symbol, self._flat, self._shift, self._out_off, self._out_ids = _automaton([a[0] for a in self.atoms])
         marks = np.array([a[1:] for a in self.atoms], dtype=np.bool_).reshape(len(self.atoms), 3)
         self._bounds = (np.array([len(a[0]) for a in self.atoms], dtype=np.int64), marks.any(axis=1),
-                        marks[:, 0].copy(), marks[:, 1].copy(), marks[:, 2].copy(), ASCII_WORD, _SPACE)
+                        marks[:, 0].copy(), marks[:, 1].copy(), marks[:, 2].copy(), ASCII_WORD, ASCII_SPACE)
         self._atom_clause_off = np.zeros(len(atom_clauses) + 1, dtype=np.int64)
         self._atom_clause_off[1:] = np.cumsum([len(c) for c in atom_clauses])
         self._atom_clauses = np.array([c for cs in atom_clauses for c in cs], dtype=np.int64)

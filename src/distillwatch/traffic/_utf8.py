@@ -17,12 +17,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
-__all__ = ["ASCII_WORD", "one_array", "bytes_at", "string_layout", "compact_layout", "ascii_table", "codepoint_table",
-           "decode", "byte_class", "class_run", "above_bmp_class", "class_counts", "row_of"]
+__all__ = ["ASCII_SPACE", "ASCII_WORD", "one_array", "bytes_at", "string_layout", "compact_layout", "ascii_table",
+           "codepoint_table", "decode", "byte_class", "class_run", "above_bmp_class", "class_counts", "row_of"]
 
 ASCII_WORD = np.zeros(256, dtype=np.bool_)  # per byte, whether it is a word character of RE2's \b: [0-9A-Za-z_]
 for _lo, _hi in (b"09", b"AZ", b"az", b"__"):
     ASCII_WORD[_lo:_hi + 1] = True
+ASCII_SPACE = np.zeros(256, dtype=np.bool_)  # per byte, whether it is in RE2's \s: [\t\n\f\r ]
+ASCII_SPACE[[0x09, 0x0A, 0x0C, 0x0D, 0x20]] = True
 
 
 def one_array(arr: pa.Array | pa.ChunkedArray) -> pa.Array:

@@ -25,13 +25,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
-from ._utf8 import ASCII_WORD, bytes_at, class_counts, compact_layout, one_array
+from ._utf8 import ASCII_SPACE, ASCII_WORD, bytes_at, class_counts, compact_layout, one_array
 from .lexicons import FLAGS, SCRIPTS, STOPWORDS, TOPIC_FALLBACK, TOPICS, candidates
 from .schema import LOG_SCHEMA
 from .simhash import hash_strings
 from .template import template_signatures
 
-__all__ = ["SIGNATURE_SCHEMA", "PASSTHROUGH", "PROMPT_DERIVED", "PROMPT_SAMPLE_SCHEMA", "ROLE_PATTERNS",
+__all__ = ["SIGNATURE_SCHEMA", "PASSTHROUGH", "PROMPT_SAMPLE_SCHEMA", "ROLE_PATTERNS",
            "compute_signatures", "ip_prefix24", "map_signatures", "prompt_sample", "prompt_signatures", "bounded_text",
            "language_guess", "role_counts", "topic_guess", "load_kernels"]
 
@@ -236,8 +236,8 @@ _ROLE_VALUES = tuple(np.frombuffer(w, dtype=np.uint8).copy() for w in (b'user"',
 
 @njit(inline="always", cache=True)
 def _skip_space(data, i, end):
-    while i < end and (data[i] == 0x20 or data[i] == 0x09 or data[i] == 0x0A or data[i] == 0x0C
-                       or data[i] == 0x0D):  # RE2's \s
+    """The first index from `i` on (at most `end`) whose byte is not RE2's whitespace (``\\s``)."""
+    while i < end and ASCII_SPACE[data[i]]:
         i += 1
     return i
 
@@ -361,14 +361,11 @@ def _ip_prefix24(data, off):
     return out[:w], out_off
 
 
-PROMPT_DERIVED = ("prompt_chars", "template_sig", "template_head", "template_tail", *FLAGS, "lang", "topic",
-                  "topic_mask")  # the signature columns that depend on the prompt text alone
-
-
 def prompt_signatures(prompts: pa.Array) -> dict[str, pa.Array | np.ndarray]:
-    """The `PROMPT_DERIVED` columns of each prompt (nulls read as ''), computed once per distinct lowercased prompt
-    and copied to its repeats: API traffic repeats prompts (retries, eval suites, batch jobs, harvesting
-    sweeps), and every one of these columns is a function of the lowercased text alone."""
+    """The signature columns that depend on the prompt text alone (prompt_chars, the template hashes, the
+    lexicon flags, lang, topic, topic_mask) of each prompt (nulls read as ''), computed once per distinct
+    lowercased prompt and copied to its repeats: API traffic repeats prompts (retries, eval suites, batch
+    jobs, harvesting sweeps), and every one of these columns is a function of the lowercased text alone."""
     lowered = pc.utf8_lower(pc.fill_null(prompts, ""))
     encoded = pc.dictionary_encode(lowered)
     if len(encoded.dictionary) == len(lowered):
