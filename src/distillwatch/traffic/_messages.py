@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 from numba import njit
 
-from ._utf8 import bytes_at, compact_layout, one_array
+from ._utf8 import bytes_at, compact_layout, one_array, string_array
 
 __all__ = ["plain_prompt_texts"]
 
@@ -38,11 +38,7 @@ def plain_prompt_texts(messages: pa.Array) -> tuple[pa.Array, np.ndarray]:
     out, out_off, ok = _prompt_texts(data, off)
     if len(messages) and messages.null_count:
         ok &= messages.is_valid().to_numpy(zero_copy_only=False)
-    wide = out_off[-1] >= 2**31
-    texts = pa.Array.from_buffers(pa.large_string() if wide else pa.string(), len(ok),
-                                  [None, pa.py_buffer(out_off if wide else out_off.astype(np.int32)),
-                                   pa.py_buffer(out)])
-    return texts, ok
+    return string_array(out, out_off), ok
 
 
 @njit(inline="always", cache=True)

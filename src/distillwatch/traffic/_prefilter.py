@@ -283,10 +283,9 @@ def _found(state, lane, r, data, i, lo, hi, first, t, b):
     """Row `r` = data[lo:hi] (walked in `lane`; its first non-whitespace byte at `first`) reached `state`
     at its byte i: each literal the state outputs (ending at i) satisfies its clauses if it sits where its
     marks need it (`_in_place`), and a pattern whose clauses are all satisfied marks the row a candidate
-    of its lexicon. `t`: the tables of
-    `_candidates`; per lane, the last row each literal, clause and pattern was seen in. `b`: each
-    literal's length, whether it has marks and which (`clause_atoms`), the word bytes (and the whitespace
-    bytes, for `_candidates`)."""
+    of its lexicon. `t`: the tables of `_candidates`; per lane, the last row each literal, clause and
+    pattern was seen in. `b`: each literal's length, whether it has marks and which (`clause_atoms`), the
+    word bytes (and the whitespace bytes, for `_candidates`)."""
     out_off, out_ids, atom_clause_off, atom_clauses, clause_pattern = t[:5]
     pattern_need, pattern_bytes, pattern_lexicon = t[5:8]
     atom_seen, clause_seen, pattern_seen, pattern_got, out = t[8:]
@@ -346,12 +345,13 @@ def _candidates(data, off, symbol, flat, shift, byte_mask, out_off, out_ids, ato
     """Literal a is in the clauses atom_clauses[atom_clause_off[a]:atom_clause_off[a + 1]]; clause c belongs
     to pattern clause_pattern[c], which has pattern_need[p] such clauses and the byte clauses of the bits
     pattern_bytes[p] (byte_mask[b]: the byte clauses byte b is in). A pattern is satisfied in a row when
-    each of its clauses had a literal occur in it (a pattern without clauses always is), at the word
-    boundaries it needs (`b`: see `_found`).
+    each of its clauses had a literal occur in it (a pattern without clauses always is), where the
+    literal's marks need it (`b`: see `_found`).
 
     Rows are walked two at a time, paired by length, in one loop: a step of the automaton waits on the
     one before it, so two independent walks keep the core busy where one leaves it waiting."""
     n = len(off) - 1
+    space = b[6]
     out = np.zeros((n_lexicons, n), dtype=np.bool_)
     byte_patterns = np.flatnonzero(pattern_bytes)
     for p in range(len(pattern_need)):
@@ -368,8 +368,8 @@ def _candidates(data, off, symbol, flat, shift, byte_mask, out_off, out_ids, ato
         ia, ea = off[ra], off[ra + 1]
         ib, eb = off[rb], off[rb + 1] if q + 1 < n else off[rb]
         m = min(ea - ia, eb - ib)
-        fa = _first_non_space(data, ia, ea, b[6])
-        fb = _first_non_space(data, ib, eb, b[6])
+        fa = _first_non_space(data, ia, ea, space)
+        fb = _first_non_space(data, ib, eb, space)
         sa = 0
         sb = 0
         ma = np.uint64(0)

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from numba import njit
 
 __all__ = ["ASCII_SPACE", "ASCII_WORD", "one_array", "bytes_at", "string_layout", "compact_layout", "ascii_table",
-           "codepoint_table", "decode", "byte_class", "class_run", "above_bmp_class", "class_counts", "row_of"]
+           "string_array", "codepoint_table", "decode", "byte_class", "class_run", "above_bmp_class", "class_counts", "row_of"]
 
 ASCII_WORD = np.zeros(256, dtype=np.bool_)  # per byte, whether it is a word character of RE2's \b: [0-9A-Za-z_]
 for _lo, _hi in (b"09", b"AZ", b"az", b"__"):
@@ -46,6 +46,16 @@ def string_layout(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     offsets = np.frombuffer(bufs[1], dtype=np.int64 if wide else np.int32)[arr.offset: arr.offset + len(arr) + 1]
     data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
     return data, offsets.astype(np.int64)
+
+
+def string_array(data: np.ndarray, offsets: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
+    """The string array of UTF-8 `data` cut at int64 `offsets` (the inverse of `string_layout`), large only
+    when the bytes pass 2 GiB; `valid`: which values are not null (None: all)."""
+    wide = offsets[-1] >= 2**31
+    bitmap = None if valid is None else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.Array.from_buffers(pa.large_string() if wide else pa.string(), len(offsets) - 1,
+                                 [bitmap, pa.py_buffer(offsets if wide else offsets.astype(np.int32)),
+                                  pa.py_buffer(data)])
 
 
 def compact_layout(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:

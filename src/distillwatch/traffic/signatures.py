@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
-from ._utf8 import ASCII_SPACE, ASCII_WORD, bytes_at, class_counts, compact_layout, one_array
+from ._utf8 import ASCII_SPACE, ASCII_WORD, bytes_at, class_counts, compact_layout, one_array, string_array
 from .lexicons import FLAGS, SCRIPTS, STOPWORDS, TOPIC_FALLBACK, TOPICS, candidates
 from .schema import LOG_SCHEMA
 from .simhash import hash_strings
@@ -315,13 +315,8 @@ def ip_prefix24(ips: pa.Array) -> pa.Array:
     row in every query that groups by it."""
     ips = one_array(ips)
     data, off = compact_layout(ips)
-    out, out_off = _ip_prefix24(data, off)
-    valid = None if ips.null_count == 0 else pa.py_buffer(
-        np.packbits(ips.is_valid().to_numpy(zero_copy_only=False), bitorder="little"))
-    wide = out_off[-1] >= 2**31
-    return pa.Array.from_buffers(pa.large_string() if wide else pa.string(), len(ips),
-                                 [valid, pa.py_buffer(out_off if wide else out_off.astype(np.int32)),
-                                  pa.py_buffer(out)]).cast(pa.string())
+    valid = ips.is_valid().to_numpy(zero_copy_only=False) if ips.null_count else None
+    return string_array(*_ip_prefix24(data, off), valid)
 
 
 @njit(inline="always", cache=True)

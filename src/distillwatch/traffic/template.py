@@ -28,7 +28,8 @@ import pyarrow.compute as pc
 from numba import njit
 
 from ._slot_masks import mask_quoted_tokens_numbers, mask_row, scratch_sizes
-from ._utf8 import above_bmp_class, byte_class, bytes_at, class_run, codepoint_table, compact_layout, one_array
+from ._utf8 import (above_bmp_class, byte_class, bytes_at, class_run, codepoint_table, compact_layout, one_array,
+                    string_array)
 from .simhash import hash_extend, hash_finish, sequence_hash_of, shingles_into, simhash_of
 
 __all__ = ["MASKS", "HEAD_WORDS", "mask_variables", "template_words", "template_signatures"]
@@ -112,11 +113,7 @@ def _rare_masked(texts: pa.Array, lowered: bool = False) -> pa.Array:
 def _slots_of(texts: pa.Array) -> pa.Array:
     """Quoted strings, long tokens and numbers (MASKS[3:6]) masked in texts already through `_rare_masked`:
     compiled passes over the bytes (`traffic._slot_masks`), equal to the regexes."""
-    data, off = mask_quoted_tokens_numbers(*compact_layout(texts))
-    wide = off[-1] >= 2**31
-    offsets = pa.py_buffer(off if wide else off.astype(np.int32))
-    return pa.Array.from_buffers(pa.large_string() if wide else pa.string(), len(texts),
-                                 [None, offsets, pa.py_buffer(data)])
+    return string_array(*mask_quoted_tokens_numbers(*compact_layout(texts)))
 
 
 _HTTP = np.frombuffer(b"http", dtype=np.uint8).copy()
