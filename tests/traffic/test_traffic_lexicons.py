@@ -172,7 +172,9 @@ def test_required_clauses_are_read_off_the_pattern():
 
     got = required_clauses(r"(rate|score) (the |this )?(response|answer)s?\b")
     assert got == [frozenset({"response", "answer"}), frozenset({"rate ", "score "})]  # most selective first
-    assert required_clauses(r"(response|answer) a\b[\s\S]{0,40}x") == [frozenset({"onse a\b", "swer a\b"})]
+    assert required_clauses(r"(response|answer) a\b[\s\S]{0,40}x") == [frozenset({"response a\b", "answer a\b"})]
+    # an alternative joined to the run after it keeps the run and the alternative's last bytes, `_MAX_BYTES` in all
+    assert required_clauses(r"(counterinterpretation|answer) a\b") == [frozenset({"interpretation a\b", "answer a\b"})]
     # word boundaries mark the ends of the literals they touch ("\b" in a clause literal: the backspace mark)
     assert required_clauses(r"\b(git|api)\b") == [frozenset({"\bgit\b", "\bapi\b"})]
     assert required_clauses(r"\bunit tests?\b") == [frozenset({"\bunit test"})]  # "s?" stands between

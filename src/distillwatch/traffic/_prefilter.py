@@ -39,7 +39,9 @@ _MIN_BYTES = (3, 2, 1)  # a pattern keeps its clauses of 3-byte literals, else t
 # literal per byte in the automaton would stop at nearly every byte)
 _BYTE_CLAUSES = 64  # the most byte clauses (bits of the mask); further ones are dropped (still a superset)
 _MAX_CLAUSES = 3  # the most selective clauses kept per pattern
-_MAX_BYTES = 6  # literals are cut to their first bytes (still required), which keeps the automaton small
+_MAX_BYTES = 16  # literals are cut to their first bytes (still required), which bounds the automaton: at 16
+# it has 3,127 states (769 KB), and its candidates cost less RE2 than at 6 (2,172 states; "functi" stood for
+# "function call"): flags 1.68 -> 1.0 and topics 2.86 -> 2.2 us per distinct prompt, the walk no slower
 
 
 _BOUNDARY = "\b"  # marks an end of a clause's literal that must sit at a word boundary (RE2's ASCII \b)
@@ -122,7 +124,7 @@ def _clauses(items, left: bool = False, right: bool = False, start: bool = False
     on its left (right) end: ``\\b(git|api)\\b`` needs "git" or "api" as a whole word, which "digit" and
     "capital" are not. One after ``^`` and whitespace only (``^\\s*(what|how)``) gets a start mark. A
     group of literal alternatives followed by a literal run also gives each alternative joined to the run,
-    cut to its last `_MAX_BYTES` characters (``(response|answer) a`` needs "onse a" or "swer a")."""
+    cut to its last `_MAX_BYTES` characters (``(response|answer) a`` needs "response a" or "answer a")."""
     out: list[frozenset[str]] = []
     run = ""
     run_left = run_start = False  # the run starts right after a \b / after whitespace only
