@@ -40,6 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._duck import connect, install_macros, quote_ident
+from ._memory import map_memory
 from .signatures import SIGNATURE_SCHEMA, compute_signatures, prompt_sample
 
 __all__ = ["ENGINES", "MAP_SLICE_ROWS", "MAP_THREADS", "PROMPT_COLUMNS", "DuckEngine", "SqlEngine", "as_engine",
@@ -104,8 +105,9 @@ class DuckEngine:
     def map_requests(self, log_batches: Iterable[pa.RecordBatch], *, table: str = "signatures",
                      prompts: str | None = "dw_prompts") -> None:
         """Stream the batches through `compute_signatures` (`map_batches`: a worker thread per CPU) into
-        DuckDB, a few batches in memory at a time; the alert prompt samples go to a temporary Parquet
-        file as they come, then into the table `prompts`."""
+        DuckDB, a few batches in memory at a time, under `traffic._memory.map_memory` (fewer fresh pages per
+        batch); the alert prompt samples go to a temporary Parquet file as they come, then into the table
+        `prompts`."""
         import pyarrow.parquet as pq
 
         work = tempfile.mkdtemp(prefix="distillwatch-prompts-", dir=self._spill) if prompts else None
@@ -121,7 +123,8 @@ class DuckEngine:
         try:
             self.register("dw_signature_stream", pa.RecordBatchReader.from_batches(SIGNATURE_SCHEMA, mapped()))
             try:
-                self.con.execute(f"CREATE OR REPLACE TABLE {quote_ident(table)} AS SELECT * FROM dw_signature_stream")
+                with map_memory():
+                    self.con.execute(f"CREATE OR REPLACE TABLE {quote_ident(table)} AS FROM dw_signature_stream")
             finally:
                 self.unregister("dw_signature_stream")
             if writer is not None:
