@@ -26,18 +26,19 @@ def test_threaded_slices_give_the_sequential_map_in_order(monkeypatch):
 def test_map_memory_changes_the_process_settings_for_the_block_only(monkeypatch):
     import sys
 
+    from distillwatch.traffic._memory import _PR_GET_THP_DISABLE as GET_THP_DISABLE
     from distillwatch.traffic._memory import _prctl, map_memory
 
     monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
     prctl = _prctl()
     before_pool = pa.default_memory_pool().backend_name
-    before_thp = prctl(42, 0, 0, 0, 0) if prctl else None  # PR_GET_THP_DISABLE
+    before_thp = prctl(GET_THP_DISABLE, 0, 0, 0, 0) if prctl else None
     with map_memory():
         inside_pool = pa.default_memory_pool().backend_name
-        inside_thp = prctl(42, 0, 0, 0, 0) if prctl else None
+        inside_thp = prctl(GET_THP_DISABLE, 0, 0, 0, 0) if prctl else None
         made_inside = pa.array([f"text {i}" for i in range(1000)])
     assert pa.default_memory_pool().backend_name == before_pool
-    assert (prctl(42, 0, 0, 0, 0) if prctl else None) == before_thp
+    assert (prctl(GET_THP_DISABLE, 0, 0, 0, 0) if prctl else None) == before_thp
     assert inside_pool == ("jemalloc" if "jemalloc" in pa.supported_memory_backends() else before_pool)
     if sys.platform.startswith("linux"):
         assert prctl is not None and inside_thp == 1
