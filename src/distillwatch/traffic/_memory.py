@@ -41,12 +41,10 @@ def _prctl():
 
 
 def _jemalloc() -> pa.MemoryPool | None:
-    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
-        return None  # the user's choice stands
-    try:
-        return pa.jemalloc_memory_pool()
-    except NotImplementedError:
+    """Arrow's jemalloc pool, or None where the user chose a pool or this pyarrow was built without it."""
+    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL") or "jemalloc" not in pa.supported_memory_backends():
         return None
+    return pa.jemalloc_memory_pool()
 
 
 @contextmanager
