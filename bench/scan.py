@@ -14,6 +14,9 @@ same benign personas plus one campaign of every kind). Reported, per campaign ki
   (requests per account), and an MMD-style test of each account's template-hash histogram against the
   history's (squared L2 distance between histograms, minus its expectation under the null that the
   account's requests are drawn from the history's template distribution);
+- weights learnt from labelled traffic (`scan --train`): a second simulated log (seed `--train-seed`, its
+  labels known) trains the feature weights; the same scans (history-calibrated, self-calibrated) with them,
+  and per campaign kind how many benign accounts outscore its best account, default against learnt weights;
 - detection delay: the log replayed in time order, cut every `--step-hours` hours, each prefix scored
   with the history's thresholds; hours and campaign requests until the first alert on the campaign;
 - throughput of `scan` end to end (ingest, signatures, features, linking, scoring, alerts, report):
@@ -42,7 +45,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from distillwatch.lab.traffic_sim import labels_path, simulate_traffic
-from distillwatch.traffic import load_signatures, scan, score_population
+from distillwatch.traffic import fit_reference, learn_weights_from_logs, load_signatures, scan, score_population
 from distillwatch.traffic._duck import connect
 from distillwatch.traffic.alerts import alert_differences
 from distillwatch.traffic.scan import DEFAULT_MEMORY_LIMIT, reference_from_signatures
@@ -149,6 +152,42 @@ def replay(con, reference, fpr: float, labels: list[dict], step_hours: float) ->
             "by_kind": {k: found.get(k, {"hours_after_start": None}) for k in sorted(starts)}}
 
 
+def benign_above(result, labels: list[dict]) -> dict[str, int]:
+    """Per campaign kind: benign accounts whose account score beats the campaign's best account (0 means
+    the campaign tops every benign account; flagging it at FPR 0.001 needs about 2 or fewer)."""
+    acc = result.accounts
+    score = dict(zip(acc.column("account_id").to_pylist(), acc.column("score").to_pylist()))
+    benign = np.array([score[r["account_id"]] for r in labels if r["campaign"] is None and r["account_id"] in score])
+    best: dict[str, float] = {}
+    for r in labels:
+        if r["campaign"] and r["account_id"] in score:
+            best[r["kind"]] = max(best.get(r["kind"], -np.inf), score[r["account_id"]])
+    return {k: int((benign > v).sum()) for k, v in sorted(best.items())}
+
+
+def learnt_weights(tmp: Path, log: Path, labels: list[dict], history: Path, args, default: dict) -> dict:
+    """Weights learnt from a second labelled log (`--train-seed`, phrasing `--train-phrasing`), then the same
+    scan as `default` (the reference-calibrated scan with default weights) and the self-calibrated one."""
+    phrasing = args.train_phrasing or args.phrasing
+    train, _ = simulate_traffic(tmp / "train.parquet", args.accounts, args.days, None, seed=args.train_seed,
+                                volume=args.volume, phrasing=phrasing)
+    t = time.perf_counter()
+    learned = learn_weights_from_logs([train])
+    seconds = time.perf_counter() - t
+    w = learned.weights
+    reference = fit_reference([history], fpr=args.fpr, weights=w)
+    res = scan([log], tmp / "out-learnt", fpr=args.fpr, reference=reference, weights=w, progress=False, report=False)
+    self_res = scan([log], tmp / "out-learnt-self", fpr=args.fpr, weights=w, progress=False, report=False)
+    return {"training_log": {"seed": args.train_seed, "phrasing": phrasing, "requests": pq.read_metadata(train).num_rows},
+            "training": {**learned.as_dict(), "seconds": round(seconds, 2)},
+            "scan": {"fpr_target": args.fpr, "calibration": "benign history (seed 1), empirical quantiles",
+                     **evaluate(res.flagged_accounts, labels)},
+            "scan_self_calibrated": {"fpr_target": args.fpr, "calibration": "scanned population, tail-extrapolated",
+                                     **evaluate(self_res.flagged_accounts, labels)},
+            "benign_accounts_above_best_campaign_account": {"default_weights": benign_above(default, labels),
+                                                            "learnt_weights": benign_above(res, labels)}}
+
+
 def scan_engines(engines: list[str], log: Path, out: Path, rows: int, **kwargs) -> tuple[dict, dict]:
     """`scan` of `log` on each engine: (results by engine, throughput by engine)."""
     results, throughput = {}, {}
@@ -201,6 +240,11 @@ def main() -> None:
     ap.add_argument("--phrasing", choices=("lexicon", "paraphrased"), default="lexicon",
                     help="how the simulated campaigns word their requests (lab.traffic_sim): paraphrased = not as "
                          "the scan's lexicons expect, so detection must rest on more than the words")
+    ap.add_argument("--train-seed", type=int, default=2,
+                    help="seed of the labelled log the weights are learnt from (scan --train); the scanned log is seed 0")
+    ap.add_argument("--train-phrasing", choices=("lexicon", "paraphrased"), default=None,
+                    help="phrasing of that labelled log (default: --phrasing)")
+    ap.add_argument("--no-train", action="store_true", help="skip the learnt-weights evaluation")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     engines = ["duckdb", "spark"] if args.engine == "both" else [args.engine]
@@ -261,6 +305,10 @@ def main() -> None:
                                           **evaluate(flagged_accounts(self_r), labels)}
         result["baselines"] = baselines(con_h, con_s, args.fpr, labels)
         con_h.close()
+        if not args.no_train:
+            result["learnt_weights"] = learnt_weights(tmp, log, labels, history, args, res)
+            print(json.dumps({"learnt_weights": {k: result["learnt_weights"][k]["campaign_recall"]
+                                                 for k in ("scan", "scan_self_calibrated")}}), flush=True)
         if not args.no_replay:
             t = time.perf_counter()
             result["detection_delay"] = replay(con_s, reference, args.fpr, labels, args.step_hours)

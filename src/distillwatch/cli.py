@@ -209,6 +209,8 @@ def gateway(
                                                    "live scoring on (repeatable). With it, accounts are scored live "
                                                    "by scan's own features and linking; without, by request volume."),
     fpr: float = typer.Option(0.001, "--fpr", min=1e-6, max=0.5, help="Benign false-positive rate of live alerts."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Feature weights of live scoring (with "
+                                           "--reference): a weights.json from `scan --train`, or {feature: weight}."),
     log_durability: str = typer.Option("process", "--log-durability", help="process: an answered request is in "
                                        "the log after kill -9 (fsync every 0.2 s in the background); fsync: also "
                                        "after power loss (each answer waits for the disk)."),
@@ -219,6 +221,8 @@ def gateway(
     from .gateway.service import run_gateway
 
     scorer = None
+    if weights and not reference:
+        raise InputError("--weights sets the weights of live scoring by scan's features, which needs --reference")
     if reference:
         from .gateway.live_scan import ScanScorer
         from .traffic import fit_reference
@@ -226,7 +230,10 @@ def gateway(
         missing = [str(p) for p in reference if not p.exists()]
         if missing:
             raise InputError(f"reference log not found: {', '.join(missing)}")
-        scorer = ScanScorer(fit_reference(list(reference), fpr=fpr), fpr=fpr)
+        from .traffic import read_weights
+
+        feature_weights = read_weights(weights) if weights else None
+        scorer = ScanScorer(fit_reference(list(reference), fpr=fpr, weights=feature_weights), fpr=fpr)
         console.print(f"live scoring: scan features, calibrated on {len(reference)} benign log(s) at fpr {fpr:g}")
     if log_durability not in ("process", "fsync"):
         raise InputError(f"--log-durability must be process or fsync, got {log_durability!r}")
@@ -301,18 +308,49 @@ def scan(
         None, "--memory-limit", help="DuckDB engine: memory it may hold before spilling to a temporary "
         "directory (e.g. 2GB, 500MB; default 4GB), so logs larger than RAM scan; 'none' for DuckDB's own "
         "default (80% of RAM)."),
+    train: Optional[list[Path]] = typer.Option(
+        None, "--train", help="Labelled logs to learn the feature weights from (repeatable): accounts known to "
+        "harvest or known to be benign. Their labels are read from --labels, else from LOG.labels.parquet beside "
+        "each log (as `distillwatch lab traffic` writes). The weights are written to OUT/weights.json."),
+    labels: Optional[Path] = typer.Option(
+        None, "--labels", help="Labels of the --train logs: Parquet, CSV or JSONL with account_id and either "
+        "campaign (empty for benign) or label (1 harvesting, 0 benign)."),
+    weights: Optional[Path] = typer.Option(
+        None, "--weights", help="Feature weights to score with: a weights.json from an earlier --train run, or "
+        "a JSON object {feature: weight} (features left out keep their default)."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ):
     """Find distillation campaigns in API traffic: per-request signatures, per-account and per-cluster
     features, account linking, scores calibrated to a benign false-positive rate, explained alerts."""
-    from .traffic import ENGINES
+    from .traffic import ENGINES, learn_weights_from_logs, read_weights, write_weights
     from .traffic import scan as run_scan
 
     if engine not in ENGINES:
         raise InputError(f"unknown engine '{engine}'; one of: {', '.join(ENGINES)}")
+    if train and weights:
+        raise InputError("--train learns the weights and --weights gives them: use one of the two")
+    if labels and not train:
+        raise InputError("--labels gives the labels of the --train logs; pass the labelled logs with --train")
+    missing = [str(p) for p in [*logs, *(reference or []), *(train or [])] if not p.exists()]
+    if missing:
+        raise InputError(f"log not found: {', '.join(missing)}")
+    feature_weights = read_weights(weights) if weights else None
+    if train:
+        learned = learn_weights_from_logs([str(p) for p in train], labels, engine=engine, progress=True)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = write_weights(out_dir / "weights.json", learned, trained_on=[str(p) for p in train])
+        feature_weights = learned.weights
+        top = sorted(learned.weights.items(), key=lambda kv: -kv[1])[:4]
+        out.print(f"weights learnt from {learned.accounts} labelled accounts ({learned.harvesting_accounts} "
+                  f"harvesting, {learned.campaigns} campaign(s)) and {learned.clusters} clusters; in-sample ROC AUC "
+                  f"{learned.auc_default:.3f} (default weights) -> {learned.auc_learnt:.3f}; heaviest: "
+                  + ", ".join(f"{k} {v:.2f}" for k, v in top) + f" ({path})")
+        if learned.unlabelled_accounts:
+            console.print(f"[yellow]{learned.unlabelled_accounts} account(s) of the --train logs have no label "
+                          f"and were left out of training[/]")
     result = run_scan([str(p) for p in logs], out_dir, engine=engine, fpr=fpr,
-                      reference=[str(p) for p in reference] if reference else None, progress=True,
-                      **({} if memory_limit is None else {"memory_limit": memory_limit}))
+                      reference=[str(p) for p in reference] if reference else None, weights=feature_weights,
+                      progress=True, **({} if memory_limit is None else {"memory_limit": memory_limit}))
     if json_out:
         print(json.dumps(result.summary, default=str))
     else:

@@ -17,7 +17,10 @@ EXPECTED = {
     "ATTRIBUTES_SQL", "BenignModel", "ENGINES", "ENTITY_EXTRAS_SQL", "FEATURES", "Feature", "LinkOptions", "Reference",
     "ScanResult", "build_alerts", "entity_features", "fit_reference", "fit_weights", "link_accounts", "load_signatures",
     "read_alerts", "render_scan_report", "sample_prompts", "scan", "score_population", "tail_threshold", "write_alerts",
-    "reference_from_signatures", "learn_weights",
+    "reference_from_signatures",
+    # training: weights learnt from labelled logs
+    "LearnedWeights", "labels_beside", "learn_weights_from_logs", "learn_weights_from_signatures", "read_labels",
+    "read_weights", "write_weights",
     # engines: the SQL seam (DuckDB in-process, Spark)
     "SqlEngine", "open_engine",
 }

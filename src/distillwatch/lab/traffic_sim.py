@@ -112,9 +112,11 @@ def _known_kinds(camps: tuple[Campaign, ...]) -> tuple[Campaign, ...]:
 
 
 def labels_path(log: Path) -> Path:
-    """Where `simulate_traffic` puts the labels of `log`: ``LOG.labels.parquet`` beside it."""
-    log = Path(log)
-    return log.with_name(log.name.removesuffix(".parquet") + ".labels.parquet")
+    """Where `simulate_traffic` puts the labels of `log`: ``LOG.labels.parquet`` beside it (where `scan
+    --train` looks for them: `traffic.training.labels_beside`)."""
+    from ..traffic.training import labels_beside
+
+    return labels_beside(log)
 
 
 # --- text pools -----------------------------------------------------------------------------------------

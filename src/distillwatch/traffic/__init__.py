@@ -10,8 +10,8 @@ Modules: `schema` (LOG_SCHEMA), `ingest` (readers), `quarantine` (rejected rows,
 `openai_log` (mapping of OpenAI-style records), `lexicons` (flag/topic/language word lists),
 `simhash` and `template` (template signatures), `signatures` (the map step), `features` (the
 aggregate step in SQL), `entities` (features of accounts or clusters), `linking` (account graph and
-clusters), `scoring` (benign model, calibration), `alerts`, `scan` (the pipeline), `scan_report`, and
-the engines the map and the SQL run on: `engine` (the seam, DuckDB in-process) and `spark`.
+clusters), `scoring` (benign model, calibration), `training` (weights learnt from labelled logs),
+`alerts`, `scan` (the pipeline), `scan_report`, and the engines the map and the SQL run on: `engine` (the seam, DuckDB in-process) and `spark`.
 """
 
 from .alerts import build_alerts, read_alerts, sample_prompts, write_alerts
@@ -27,10 +27,12 @@ from .scan import (ENGINES, Reference, ScanResult, fit_reference, load_signature
                    score_population)
 from .scan_report import render_scan_report
 from .schema import LOG_SCHEMA, REQUIRED_FIELDS, SchemaError, conform, field_doc, from_records, validate
-from .scoring import FEATURES, BenignModel, Feature, fit_weights, learn_weights, tail_threshold
+from .scoring import FEATURES, BenignModel, Feature, fit_weights, tail_threshold
 from .signatures import SIGNATURE_SCHEMA, compute_signatures, map_signatures
 from .simhash import hamming
 from .template import mask_variables, template_signatures
+from .training import (LearnedWeights, labels_beside, learn_weights_from_logs, learn_weights_from_signatures,
+                       read_labels, read_weights, write_weights)
 
 __all__ = [
     "ACCOUNT_FEATURES_SQL",
@@ -46,6 +48,7 @@ __all__ = [
     "IngestOptions",
     "IngestReport",
     "LOG_SCHEMA",
+    "LearnedWeights",
     "Lexicon",
     "LinkOptions",
     "LogReader",
@@ -69,15 +72,19 @@ __all__ = [
     "fit_weights",
     "from_records",
     "hamming",
-    "learn_weights",
+    "labels_beside",
+    "learn_weights_from_logs",
+    "learn_weights_from_signatures",
     "link_accounts",
     "load_signatures",
     "map_signatures",
     "mask_variables",
     "open_engine",
     "read_alerts",
+    "read_labels",
     "read_log",
     "read_quarantine",
+    "read_weights",
     "reference_from_signatures",
     "register_signatures",
     "render_scan_report",
@@ -89,4 +96,5 @@ __all__ = [
     "template_signatures",
     "validate",
     "write_alerts",
+    "write_weights",
 ]

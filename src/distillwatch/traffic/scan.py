@@ -236,6 +236,7 @@ def scan(logs: Sequence[str | os.PathLike] | str | os.PathLike, out_dir: str | o
     summary = {
         "logs": [os.fspath(p) for p in logs], "engine": engine_name, "fpr": fpr,
         "calibration": "reference" if reference is not None else "self (scanned population, tail-extrapolated)",
+        "weights": dict(weights) if weights else "default",
         "account_threshold": round(float(r["account_threshold"]), 4),
         "cluster_threshold": round(float(r["cluster_threshold"]), 4),
         "requests": ingest.rows_accepted, "accounts": r["accounts"].num_rows,

@@ -44,6 +44,12 @@ def render_scan_report(path: str | Path, summary: dict[str, Any], alerts: list[d
                               ", ".join(f"{k}: {v}" for k, v in sorted((a.get("links") or {}).items())),
                               ", ".join(a["account_ids"][:12]) + (" …" if len(a["account_ids"]) > 12 else "")]
                              for a in clusters[:30]]))
+    weights = summary.get("weights")
+    if isinstance(weights, dict) and weights:
+        sec = rep.section("Feature weights", "weights")
+        sec.text("This scan scored with weights given or learnt from labelled traffic (scan --train / --weights), "
+                 "not the defaults; a feature's contribution is its weight times its surprise.")
+        sec.table(["feature", "weight"], [[k, f"{v:.3f}"] for k, v in sorted(weights.items(), key=lambda kv: -kv[1])])
     totals: dict[str, float] = defaultdict(float)
     for a in alerts:
         for r in a["reasons"]:

@@ -27,7 +27,8 @@ turned into a decision by calibration, never read as a probability:
 
 Weights default to 1 for intent features (what is asked) and 0.5 for behaviour features (volume,
 timing, breadth), which alone also describe heavy legitimate batch users; `fit_weights` learns them
-from labelled entities by L2-regularised logistic regression on the surprises (NumPy + scipy).
+from labelled entities by L2-regularised logistic regression on the surprises (NumPy + scipy;
+`traffic.training` runs it on labelled logs).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-__all__ = ["FEATURES", "BenignModel", "Feature", "fit_weights", "learn_weights", "tail_threshold"]
+__all__ = ["FEATURES", "BenignModel", "Feature", "fit_weights", "tail_threshold"]
 
 
 @dataclass(frozen=True)
@@ -187,33 +188,33 @@ def tail_threshold(scores: np.ndarray, fpr: float, *, base_quantile: float = 0.9
     return base + scale * float(np.log((1.0 - base_quantile) / fpr))
 
 
-def fit_weights(surprises: np.ndarray, labels: np.ndarray, *, l2: float = 1.0) -> tuple[np.ndarray, float]:
-    """Non-negative feature weights (and an intercept) by L2-regularised logistic regression of `labels`
-    (1 = harvesting) on per-feature `surprises`. Classes are balanced by weighting."""
+def fit_weights(surprises: np.ndarray, labels: np.ndarray, *, l2: float = 0.01, prior: np.ndarray | None = None,
+                sample_weight: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """Non-negative feature weights (and an intercept) by logistic regression of `labels` (1 = harvesting)
+    on per-feature `surprises`: a weighted mean log-loss in which each class weighs one half (within a
+    class, rows weigh as `sample_weight` says, equally by default), plus ``l2 / 2 * |w - prior|^2``
+    (`prior`: zeros by default), so that labels a few features separate perfectly still give finite
+    weights, and few labels move the weights only a little away from the prior."""
     from scipy.optimize import minimize
 
     x = np.asarray(surprises, dtype=np.float64)
-    y = np.asarray(labels, dtype=np.float64)
-    pos = max(y.sum(), 1.0)
-    neg = max(len(y) - y.sum(), 1.0)
-    sw = np.where(y > 0, 0.5 / pos, 0.5 / neg)
+    y = (np.asarray(labels, dtype=np.float64) > 0).astype(np.float64)
+    w0 = np.zeros(x.shape[1]) if prior is None else np.asarray(prior, dtype=np.float64)
+    sw = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    for cls in (0.0, 1.0):
+        mass = sw[y == cls].sum()
+        sw = np.where(y == cls, sw * 0.5 / mass if mass > 0 else 0.0, sw)
 
     def loss(theta):
         w, b = theta[:-1], theta[-1]
         z = x @ w + b
         ll = np.logaddexp(0.0, z) - y * z
-        sig = 1.0 / (1.0 + np.exp(-z))
+        sig = 0.5 * (1.0 + np.tanh(0.5 * z))  # the logistic function, without overflow
         g = sw * (sig - y)
-        return (sw * ll).sum() + 0.5 * l2 * (w @ w) / len(y), np.r_[x.T @ g + l2 * w / len(y), g.sum()]
+        d = w - w0
+        return (sw * ll).sum() + 0.5 * l2 * (d @ d), np.r_[x.T @ g + l2 * d, g.sum()]
 
     bounds = [(0.0, None)] * x.shape[1] + [(None, None)]
-    res = minimize(loss, np.r_[np.full(x.shape[1], 0.5), -5.0], jac=True, method="L-BFGS-B", bounds=bounds)
+    start = np.r_[np.maximum(w0, 0.0) if prior is not None else np.full(x.shape[1], 0.5), -5.0]
+    res = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds)
     return res.x[:-1], float(res.x[-1])
-
-
-def learn_weights(model: BenignModel, table: pa.Table, labels: np.ndarray, *, l2: float = 1.0) -> dict[str, float]:
-    """Feature weights for `model` learnt from labelled entities (`table` rows, `labels` 1 = harvesting)
-    by `fit_weights` on the model's surprises; pass them as ``BenignModel(weights=...)`` or to `scan`.
-    The intercept is dropped: the threshold still comes from calibration, not from the regression."""
-    w, _ = fit_weights(model.surprises(table), labels, l2=l2)
-    return {f.name: round(float(x), 4) for f, x in zip(model.features, w)}
