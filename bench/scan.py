@@ -4,6 +4,8 @@
     python bench/scan.py --volume 2.7 --throughput-only --out bench/results/scan_1m.json   # ~1M requests
     python bench/scan.py --engine both --throughput-only --accounts 300 --days 1 --out bench/results/scan_engines.json
     python bench/scan.py --throughput-only --log /tmp/log.parquet --out /tmp/scan.json   # time a log made before
+    python bench/scan.py --phrasing paraphrased --out bench/results/scan_paraphrased.json
+    python bench/scan.py --phrasing paraphrased --train-phrasing lexicon --out bench/results/scan_paraphrased_train_lexicon.json
 
 Two logs from `lab.traffic_sim`: benign history (calibration, seed 1) and the scanned log (seed 0: the
 same benign personas plus one campaign of every kind). Reported, per campaign kind and overall:
