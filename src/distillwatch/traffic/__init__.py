@@ -11,7 +11,8 @@ Modules: `schema` (LOG_SCHEMA), `ingest` (readers), `quarantine` (rejected rows,
 `simhash` and `template` (template signatures), `signatures` (the map step), `features` (the
 aggregate step in SQL), `entities` (features of accounts or clusters), `linking` (account graph and
 clusters), `scoring` (benign model, calibration), `training` (weights learnt from labelled logs),
-`alerts`, `scan` (the pipeline), `scan_report`, and the engines the map and the SQL run on: `engine` (the seam, DuckDB in-process) and `spark`.
+`alerts`, `scan` (the pipeline), `scan_report`, and the engines the map and the SQL run on: `engine`
+(the seam, DuckDB in-process) and `spark`.
 """
 
 from .alerts import build_alerts, read_alerts, sample_prompts, write_alerts

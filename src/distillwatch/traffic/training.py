@@ -224,7 +224,8 @@ def learn_weights_from_signatures(con: SqlEngine, labels: Mapping[str, Any], *,
 
 
 def learn_weights_from_logs(logs: Sequence[str | os.PathLike],
-                            labels: Mapping[str, Any] | str | os.PathLike | None = None, *, engine: str | SqlEngine = "duckdb", link_options: LinkOptions | None = None,
+                            labels: Mapping[str, Any] | str | os.PathLike | None = None, *,
+                            engine: str | SqlEngine = "duckdb", link_options: LinkOptions | None = None,
                             l2: float = DEFAULT_L2, progress: bool = False) -> LearnedWeights:
     """Learn `scan`'s feature weights from labelled `logs` (see the module docstring). `labels`: a mapping
     ``{account_id: campaign name | None | 0 | 1}``, a labels file, or None for ``LOG.labels.parquet`` beside
@@ -232,7 +233,7 @@ def learn_weights_from_logs(logs: Sequence[str | os.PathLike],
     from .scan import load_signatures
 
     if labels is None:
-        merged: dict[str, int] = {}
+        merged: dict[str, str | None] = {}
         for log in logs:
             merged.update(read_labels(labels_beside(log)))
         labels = merged
