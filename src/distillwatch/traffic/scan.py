@@ -23,7 +23,8 @@ import datetime as dt
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,8 @@ from .quarantine import IngestReport, QuarantineWriter
 from .scoring import FEATURES, BenignModel, tail_threshold
 
 __all__ = ["DEFAULT_MEMORY_LIMIT", "ENGINES", "Reference", "ScanResult", "fit_reference", "load_signatures",
-           "population_alerts", "reference_from_signatures", "scan", "score_population"]
+           "loaded_engine", "population_alerts", "population_entities", "reference_from_signatures", "scan",
+           "score_population"]
 
 DEFAULT_MEMORY_LIMIT = "4GB"  # DuckDB's buffer memory in `scan`; beyond it, tables spill to disk
 
@@ -104,6 +106,30 @@ def load_signatures(con: SqlEngine | duckdb.DuckDBPyConnection, logs: Sequence[s
     return report
 
 
+@contextmanager
+def loaded_engine(logs: Sequence[str | os.PathLike], engine: str | SqlEngine = "duckdb", *,
+                  progress: bool = False) -> Iterator[SqlEngine]:
+    """An engine holding the signatures of `logs` (`load_signatures`): a name from `ENGINES` is opened here
+    and closed on exit; an open engine is used and left open."""
+    eng = open_engine(engine)
+    try:
+        load_signatures(eng, [os.fspath(p) for p in logs], progress=progress)
+        yield eng
+    finally:
+        if isinstance(engine, str):
+            eng.close()
+
+
+def population_entities(con: SqlEngine | duckdb.DuckDBPyConnection, link_options: LinkOptions | None = None
+                        ) -> tuple[pa.Table, pa.Table, pa.Table, pa.Table]:
+    """(account features, clusters, edges, cluster features) of the ``signatures`` table of `con`: the
+    entities that scoring, calibration and training all start from."""
+    con = as_engine(con)
+    accounts = entity_features(con)
+    clusters, edges = link_accounts(con, options=link_options)
+    return accounts, clusters, edges, entity_features(con, clusters="clusters", accounts=accounts)
+
+
 def _multi(cluster_features: pa.Table, min_rows: int = 20) -> pa.Table:
     """The multi-account clusters (what cluster thresholds apply to), or every component if too few."""
     multi = cluster_features.filter(pc.starts_with(cluster_features.column("account_id"), "cluster:"))
@@ -124,10 +150,7 @@ def score_population(con: SqlEngine | duckdb.DuckDBPyConnection, *, fpr: float =
 
     Returns a dict with ``accounts``/``cluster_features`` (entity feature tables), ``clusters``, ``edges``,
     per-entity ``*_scores``, ``*_contrib``, ``*_values`` and the two thresholds."""
-    con = as_engine(con)
-    accounts = entity_features(con)
-    clusters, edges = link_accounts(con, options=link_options)
-    cluster_features = entity_features(con, clusters="clusters", accounts=accounts)
+    accounts, clusters, edges, cluster_features = population_entities(con, link_options)
     if reference is None:
         acc_model = BenignModel(weights=weights).fit(accounts)
         clu_model = BenignModel(weights=weights).fit(cluster_features)
@@ -163,23 +186,15 @@ def fit_reference(logs: Sequence[str | os.PathLike], *, fpr: float = 0.001, link
     thresholds are the empirical (1 - fpr/2) quantiles of the history's account and cluster scores, or a
     tail extrapolation where the history has fewer than 5 entities beyond that quantile. `engine`: a
     name from `ENGINES` (opened and closed here) or an open engine (left open)."""
-    eng = open_engine(engine)
-    try:
-        load_signatures(eng, logs, progress=progress)
+    with loaded_engine(logs, engine, progress=progress) as eng:
         return reference_from_signatures(eng, fpr=fpr, link_options=link_options, weights=weights)
-    finally:
-        if isinstance(engine, str):
-            eng.close()
 
 
 def reference_from_signatures(con: SqlEngine | duckdb.DuckDBPyConnection, *, fpr: float = 0.001,
                               link_options: LinkOptions | None = None,
                               weights: dict[str, float] | None = None) -> Reference:
     """`fit_reference` over the ``signatures`` table already loaded in `con` (an engine or DuckDB connection)."""
-    con = as_engine(con)
-    accounts = entity_features(con)
-    link_accounts(con, options=link_options)
-    cluster_features = entity_features(con, clusters="clusters", accounts=accounts)
+    accounts, _, _, cluster_features = population_entities(con, link_options)
     acc = BenignModel(weights=weights).fit(accounts)
     clu = BenignModel(weights=weights).fit(cluster_features)
     return Reference(acc, clu, _thresholds(acc, acc.reference_scores_, fpr / 2, True),

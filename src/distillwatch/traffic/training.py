@@ -36,9 +36,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import InputError
-from .engine import SqlEngine, as_engine, open_engine
-from .entities import entity_features
-from .linking import LinkOptions, link_accounts
+from .engine import SqlEngine
+from .linking import LinkOptions
+from .scan import loaded_engine, population_entities
 from .scoring import FEATURES, BenignModel, fit_weights
 
 __all__ = ["LearnedWeights", "labels_beside", "learn_weights_from_logs", "learn_weights_from_signatures",
@@ -174,11 +174,8 @@ def _lookup(ids: pa.ChunkedArray | pa.Array, campaigns: Mapping[str, str | None]
 def learn_weights_from_signatures(con: SqlEngine, labels: Mapping[str, Any], *,
                                   link_options: LinkOptions | None = None, l2: float = DEFAULT_L2) -> LearnedWeights:
     """`learn_weights_from_logs` over the ``signatures`` table already loaded in `con`."""
-    con = as_engine(con)
     campaigns = _campaigns(labels)
-    accounts = entity_features(con)
-    clusters, _ = link_accounts(con, options=link_options)
-    cluster_features = entity_features(con, clusters="clusters", accounts=accounts)
+    accounts, clusters, _, cluster_features = population_entities(con, link_options)
 
     acc_y, acc_campaign = _lookup(accounts.column("account_id"), campaigns)
     member_y, _ = _lookup(clusters.column("account_id"), campaigns)
@@ -230,8 +227,6 @@ def learn_weights_from_logs(logs: Sequence[str | os.PathLike],
     """Learn `scan`'s feature weights from labelled `logs` (see the module docstring). `labels`: a mapping
     ``{account_id: campaign name | None | 0 | 1}``, a labels file, or None for ``LOG.labels.parquet`` beside
     each log. The logs are read into an engine of their own (`engine`: a name, or an open engine left open)."""
-    from .scan import load_signatures
-
     if labels is None:
         merged: dict[str, str | None] = {}
         for log in logs:
@@ -239,13 +234,8 @@ def learn_weights_from_logs(logs: Sequence[str | os.PathLike],
         labels = merged
     elif not isinstance(labels, Mapping):
         labels = read_labels(labels)
-    eng = open_engine(engine)
-    try:
-        load_signatures(eng, [os.fspath(p) for p in logs], progress=progress)
+    with loaded_engine(logs, engine, progress=progress) as eng:
         return learn_weights_from_signatures(eng, labels, link_options=link_options, l2=l2)
-    finally:
-        if isinstance(engine, str):
-            eng.close()
 
 
 def write_weights(path: str | os.PathLike, learned: LearnedWeights, *, trained_on: Sequence[str] = ()) -> Path:
